@@ -1,0 +1,1 @@
+"""Shared core of captra: vocabulary, tokenizers, attention decoder, search, metrics, base module, CLI."""

@@ -1,0 +1,68 @@
+"""Loading captra checkpoints safely (no pickled code runs) with one-line errors."""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from common.module import CHECKPOINT_FORMAT, Seq2SeqModule
+
+TASK_MODULES = {
+    "translation": "translation.model:TranslationModule",
+}
+
+
+class CheckpointError(ValueError):
+    """A file that cannot be used as a captra checkpoint; the message names it and says why."""
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dictionary, loaded with `weights_only=True` (tensors and plain data only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: refused to load: it holds more than tensors and plain data ({first_line})") from error
+    except Exception as error:  # torch raises RuntimeError / EOFError / zip errors for non-checkpoints
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({type(error).__name__}: {error})") from error
+    if not isinstance(checkpoint, dict) or "captra" not in checkpoint or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{path}: not a captra checkpoint (no vocabularies or task recorded in it)")
+    return checkpoint
+
+
+def module_class(task: str) -> type[Seq2SeqModule]:
+    if task not in TASK_MODULES:
+        raise CheckpointError(f"unknown task {task!r}; known tasks: {', '.join(TASK_MODULES)}")
+    module_name, class_name = TASK_MODULES[task].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def load_module(path: str | Path, task: str | None = None) -> Seq2SeqModule:
+    """A trained module (in eval mode, on the CPU) from a self-contained checkpoint.
+
+    `task`, when given, is the task the caller needs; a checkpoint of another task is refused.
+    """
+    checkpoint = read_checkpoint(path)
+    info = checkpoint["captra"]
+    if info.get("format", 0) > CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path}: written by a newer captra (checkpoint format {info.get('format')}, this one reads "
+            f"up to {CHECKPOINT_FORMAT}); upgrade captra"
+        )
+    if task is not None and info["task"] != task:
+        raise CheckpointError(f"{path}: is a {info['task']} checkpoint, but this command needs a {task} checkpoint")
+    cls = module_class(info["task"])
+    try:
+        module = cls(**checkpoint.get("hyper_parameters", {}), text=info["text"])
+        module.load_state_dict(checkpoint["state_dict"])
+    except (TypeError, RuntimeError, KeyError) as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: does not fit this version of captra's {info['task']} model ({first_line})") from error
+    return module.eval()

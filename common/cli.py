@@ -1,0 +1,108 @@
+"""`captra`: LightningCLI for fit / validate / test / predict, plus the inference commands.
+
+    captra fit -c configs/translation/multi30k_en_de.yaml [--trainer.max_epochs 3 ...]
+    captra translate --ckpt run.ckpt [--input FILE] [--beam 5]
+Also runnable as `python -m common.cli ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from common.checkpoint import CheckpointError
+from common.module import Seq2SeqModule
+from common.textfile import DataError
+
+# name -> (module with add_arguments/run, help)
+INFERENCE_COMMANDS = {
+    "translate": ("translation.translate", "translate a file or stdin with a translation checkpoint"),
+}
+
+
+def next_version(root: Path) -> int:
+    """The first unused `version_N` under a run folder."""
+    taken = [int(p.name.split("_")[1]) for p in root.glob("version_*") if p.name.split("_")[1].isdigit()]
+    return max(taken, default=-1) + 1
+
+
+class CaptraCLI(LightningCLI):
+    """LightningCLI with BLEU-driven checkpointing / early stopping and TensorBoard + CSV logs."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.link_arguments("data.text", "model.init_args.text", apply_on="instantiate")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({
+            "checkpoint.monitor": Seq2SeqModule.monitor,
+            "checkpoint.mode": "max",
+            "checkpoint.save_top_k": 1,
+            "checkpoint.save_last": True,
+            "checkpoint.filename": "best-epoch{epoch:02d}-step{step}-bleu{val/bleu:.2f}",
+            "checkpoint.auto_insert_metric_name": False,
+        })
+        parser.add_lightning_class_args(EarlyStopping, "early_stopping")
+        parser.set_defaults({
+            "early_stopping.monitor": Seq2SeqModule.monitor,
+            "early_stopping.mode": "max",
+            "early_stopping.patience": 5,
+        })
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
+        """Unless the config names loggers, log to TensorBoard and CSV in `default_root_dir/version_N`."""
+        if config.get("logger") in (None, True):
+            root = Path(config.get("default_root_dir") or "runs")
+            version = next_version(root)
+            config["logger"] = [
+                TensorBoardLogger(root, name="", version=version),
+                CSVLogger(root, name="", version=version),
+            ]
+        return super()._instantiate_trainer(config, callbacks)
+
+
+def run_lightning(argv: list[str]) -> None:
+    CaptraCLI(
+        model_class=Seq2SeqModule,
+        subclass_mode_model=True,
+        datamodule_class=None,
+        subclass_mode_data=True,
+        save_config_kwargs={"overwrite": True},
+        args=argv,
+        auto_configure_optimizers=False,
+    )
+
+
+def run_inference(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="captra", description="captra inference commands")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, (module_name, help_text) in INFERENCE_COMMANDS.items():
+        command = commands.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module_name).add_arguments(command)
+    args = parser.parse_args(argv)
+    try:
+        return importlib.import_module(INFERENCE_COMMANDS[args.command][0]).run(args)
+    except (CheckpointError, DataError, ValueError) as error:
+        print(f"captra {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in INFERENCE_COMMANDS:
+        sys.exit(run_inference(argv))
+    try:
+        run_lightning(argv)
+    except (CheckpointError, DataError) as error:
+        print(f"captra: error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

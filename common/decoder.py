@@ -1,0 +1,154 @@
+"""AttentionDecoder: an LSTM/GRU/RNN cell stack whose input is [previous word; attention context].
+
+One decoding step (Bahdanau et al. 2015; Xu et al. 2015):
+    context_t, alpha_t = attend(h_{t-1}, memory)         (optionally gated: beta_t * context_t)
+    h_t = cell([E y_{t-1}; context_t], h_{t-1})
+    logits_t = W_o tanh(W_d [h_t; context_t; E y_{t-1}])  ("deep output")
+With attention 'none' the context is empty: Show and Tell / Sutskever seq2seq, where the memory
+summary only initialises the state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from common.attention import AttentionKind, build_attention
+from common.embedding import TokenEmbedding
+from common.memory import Memory
+
+CellKind = Literal["lstm", "gru", "rnn"]
+_CELLS = {"lstm": nn.LSTMCell, "gru": nn.GRUCell, "rnn": nn.RNNCell}
+
+
+@dataclass
+class DecoderConfig:
+    """Hyper-parameters of the attention decoder."""
+
+    cell: CellKind = "lstm"
+    embedding_size: int = 256
+    hidden_size: int = 512
+    num_layers: int = 1
+    attention: AttentionKind = "additive"
+    attention_size: int = 512  # additive attention only
+    output_size: int = 512  # deep-output layer; must equal embedding_size to tie embeddings
+    dropout: float = 0.3
+    tie_embeddings: bool = False  # share the target embedding with the output layer
+    context_gate: bool = False  # Xu et al.'s gating scalar beta_t = sigmoid(w . h_{t-1})
+
+
+@dataclass
+class DecoderState:
+    """Recurrent state, batch first so beams can be reordered with one index_select.
+
+    hidden: (B, L, H); cell: (B, L, H) for LSTMs, None otherwise.
+    """
+
+    hidden: Tensor
+    cell: Tensor | None = None
+
+    def select(self, index: Tensor) -> "DecoderState":
+        return DecoderState(
+            self.hidden.index_select(0, index),
+            None if self.cell is None else self.cell.index_select(0, index),
+        )
+
+
+class AttentionDecoder(nn.Module):
+    """Writes a sentence while attending over a Memory. Teacher forcing: `forward`; search: `step`."""
+
+    def __init__(self, config: DecoderConfig, vocab_size: int, memory_size: int, summary_size: int) -> None:
+        super().__init__()
+        self.config = config
+        hidden = config.hidden_size
+        self.embedding = TokenEmbedding(vocab_size, config.embedding_size, config.dropout)
+        self.attention = build_attention(config.attention, hidden, memory_size, config.attention_size)
+        self.context_size = 0 if self.attention is None else memory_size
+        self.gate = nn.Linear(hidden, 1) if config.context_gate and self.attention is not None else None
+        cell_class = _CELLS[config.cell]
+        self.cells = nn.ModuleList(
+            cell_class(config.embedding_size + self.context_size if layer == 0 else hidden, hidden)
+            for layer in range(config.num_layers)
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.init_hidden = nn.Linear(summary_size, config.num_layers * hidden)
+        self.init_cell = nn.Linear(summary_size, config.num_layers * hidden) if config.cell == "lstm" else None
+        feature_size = hidden + self.context_size + config.embedding_size
+        self.deep_output = nn.Linear(feature_size, config.output_size)
+        self.output = nn.Linear(config.output_size, vocab_size)
+        if config.tie_embeddings:
+            if config.output_size != config.embedding_size:
+                raise ValueError(
+                    f"tie_embeddings needs output_size ({config.output_size}) == embedding_size "
+                    f"({config.embedding_size})"
+                )
+            self.output.weight = self.embedding.weight
+
+    def prepare(self, memory: Memory) -> Memory:
+        """Project the attention keys once per batch."""
+        if self.attention is None:
+            return memory
+        return memory.with_keys(self.attention.project_keys(memory.states))  # keys (B, S, A)
+
+    def init_state(self, memory: Memory) -> DecoderState:
+        """h_0 (and c_0) = tanh(W summary), one vector per layer."""
+        batch, layers, hidden = memory.summary.size(0), self.config.num_layers, self.config.hidden_size
+        h0 = torch.tanh(self.init_hidden(memory.summary)).view(batch, layers, hidden)
+        c0 = None if self.init_cell is None else torch.tanh(self.init_cell(memory.summary)).view(batch, layers, hidden)
+        return DecoderState(h0, c0)
+
+    def _advance(
+        self, embedded: Tensor, state: DecoderState, memory: Memory
+    ) -> tuple[Tensor, DecoderState, Tensor | None]:
+        """One recurrent step. embedded (B, E) -> features (B, F), new state, weights (B, S) or None."""
+        query = state.hidden[:, -1]  # (B, H): top layer h_{t-1}
+        if self.attention is None:
+            context, weights = embedded.new_zeros(embedded.size(0), 0), None
+        else:
+            context, weights = self.attention(query, memory.keys, memory.states, memory.mask)  # (B, D), (B, S)
+            if self.gate is not None:
+                context = torch.sigmoid(self.gate(query)) * context  # (B, D)
+        layer_input = torch.cat([embedded, context], dim=1)  # (B, E + D)
+        hiddens, cells = [], []
+        for layer, cell in enumerate(self.cells):
+            if state.cell is None:
+                h = cell(layer_input, state.hidden[:, layer])  # (B, H)
+            else:
+                h, c = cell(layer_input, (state.hidden[:, layer], state.cell[:, layer]))
+                cells.append(c)
+            hiddens.append(h)
+            layer_input = self.dropout(h)
+        new_state = DecoderState(torch.stack(hiddens, 1), torch.stack(cells, 1) if cells else None)
+        features = torch.cat([hiddens[-1], context, embedded], dim=1)  # (B, H + D + E)
+        return features, new_state, weights
+
+    def readout(self, features: Tensor) -> Tensor:
+        """(..., F) -> (..., V) logits through the deep-output layer."""
+        return self.output(self.dropout(torch.tanh(self.deep_output(features))))
+
+    def forward(self, memory: Memory, inputs: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Teacher forcing. inputs (B, T) = `<s> y_1 .. y_{T-1}` -> logits (B, T, V), weights (B, T, S).
+
+        The loop only runs the recurrence; the output layer is applied to all steps in one matmul.
+        """
+        memory = self.prepare(memory)
+        state = self.init_state(memory)
+        embedded = self.embedding(inputs)  # (B, T, E)
+        features, weights = [], []
+        for t in range(inputs.size(1)):
+            step_features, state, step_weights = self._advance(embedded[:, t], state, memory)
+            features.append(step_features)
+            weights.append(step_weights)
+        logits = self.readout(torch.stack(features, dim=1))  # (B, T, V)
+        attention = None if self.attention is None else torch.stack(weights, dim=1)  # (B, T, S)
+        return logits, attention
+
+    def step(
+        self, tokens: Tensor, state: DecoderState, memory: Memory
+    ) -> tuple[Tensor, DecoderState, Tensor | None]:
+        """Search step on a prepared memory. tokens (B,) -> logits (B, V), new state, weights (B, S)."""
+        features, state, weights = self._advance(self.embedding(tokens), state, memory)
+        return self.readout(features), state, weights

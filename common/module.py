@@ -1,0 +1,193 @@
+"""Seq2SeqModule: the LightningModule both tasks share.
+
+It owns the teacher-forced loss, decoding during validation/test with the configured search,
+exact (DDP-safe) metric computation, optimisers, and the self-contained checkpoint. A task
+subclass adds only its encoder (`encode`), its metric (`score`) and, if any, a loss term.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, is_dataclass
+from typing import Any, ClassVar, Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from common.decoder import AttentionDecoder, DecoderConfig
+from common.distributed import gather_by_id
+from common.memory import Memory
+from common.search import Hypothesis, SearchConfig, search
+from common.text import TextPipeline
+from common.vocab import PAD_ID
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class OptimizerConfig:
+    """Adam with an optional reduce-on-plateau schedule driven by validation BLEU."""
+
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    scheduler: Literal["plateau", "none"] = "plateau"
+    plateau_factor: float = 0.5
+    plateau_patience: int = 2  # validation runs without BLEU improvement before the lr drops
+    min_lr: float = 1e-5
+
+
+def as_config(value: Any, config_class: type) -> Any:
+    """A config dataclass from itself or from its dict form (as stored in a checkpoint)."""
+    return config_class(**value) if isinstance(value, dict) else value
+
+
+def plain(value: Any) -> Any:
+    """Dataclasses -> dicts, so hyper-parameters stay loadable with `weights_only=True`."""
+    return asdict(value) if is_dataclass(value) else value
+
+
+class Seq2SeqModule(L.LightningModule):
+    """Encoder -> Memory -> AttentionDecoder -> search -> text, for any task that fills in `encode`."""
+
+    task: ClassVar[str]
+    monitor: ClassVar[str] = "val/bleu"
+
+    def __init__(
+        self,
+        decoder: DecoderConfig,
+        search: SearchConfig,
+        optimizer: OptimizerConfig,
+        label_smoothing: float,
+        text: dict[str, dict] | None,
+        hparams: dict[str, Any],
+    ) -> None:
+        super().__init__()
+        if text is None:
+            raise ValueError(
+                f"{type(self).__name__} needs the vocabularies: train with `captra fit` (the data module "
+                "builds them) or load a checkpoint"
+            )
+        self.save_hyperparameters({name: plain(value) for name, value in hparams.items()})
+        self.text_states = text
+        self.texts = {side: TextPipeline.from_state(state) for side, state in text.items()}
+        self.decoder_config = as_config(decoder, DecoderConfig)
+        self.search_config = as_config(search, SearchConfig)
+        self.optimizer_config = as_config(optimizer, OptimizerConfig)
+        self.label_smoothing = label_smoothing
+        self._outputs: list[tuple[int, tuple[str, list[str]]]] = []
+        self._nll_sum = 0.0
+        self._token_count = 0
+
+    # --- what a task provides -------------------------------------------------------------
+    def encode(self, batch: dict[str, Any]) -> Memory:
+        """Batch -> Memory (B, S, D)."""
+        raise NotImplementedError
+
+    def score(self, hypotheses: list[str], references: list[list[str]]) -> dict[str, float | str]:
+        """Corpus metrics; must contain "bleu" (0-100)."""
+        raise NotImplementedError
+
+    def auxiliary_loss(self, attention: Tensor | None, batch: dict[str, Any]) -> Tensor | None:
+        """An extra loss term (e.g. the doubly stochastic attention penalty); none by default."""
+        return None
+
+    # --- building blocks ------------------------------------------------------------------
+    def build_decoder(self, memory_size: int, summary_size: int) -> AttentionDecoder:
+        return AttentionDecoder(self.decoder_config, len(self.texts["tgt"].vocab), memory_size, summary_size)
+
+    def forward(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor | None]:
+        """Teacher forcing: logits (B, T, V) for targets `tgt[:, 1:]`, attention (B, T, S)."""
+        return self.decoder(self.encode(batch), batch["tgt"][:, :-1])
+
+    def _token_nll(self, logits: Tensor, targets: Tensor, smoothing: float) -> Tensor:
+        """Summed cross-entropy over non-padding target tokens."""
+        return F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)).float(),
+            targets.reshape(-1),
+            ignore_index=PAD_ID,
+            label_smoothing=smoothing,
+            reduction="sum",
+        )
+
+    # --- training -------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        logits, attention = self(batch)
+        targets = batch["tgt"][:, 1:]  # (B, T)
+        tokens = int((targets != PAD_ID).sum())
+        loss = self._token_nll(logits, targets, self.label_smoothing) / tokens
+        extra = self.auxiliary_loss(attention, batch)
+        if extra is not None:
+            self.log("train/aux_loss", extra, batch_size=targets.size(0))
+            loss = loss + extra
+        self.log("train/loss", loss, prog_bar=True, batch_size=targets.size(0))
+        self.log("train/tokens", float(tokens), reduce_fx="sum", batch_size=targets.size(0))
+        return loss
+
+    # --- evaluation -----------------------------------------------------------------------
+    @torch.no_grad()
+    def decode(self, batch: dict[str, Any], config: SearchConfig | None = None, keep_attention: bool = False) -> list[list[Hypothesis]]:
+        """Search on a batch; one n-best list per example."""
+        return search(self.decoder, self.encode(batch), config or self.search_config, keep_attention)
+
+    def to_text(self, hypothesis: Hypothesis) -> str:
+        return self.texts["tgt"].decode(hypothesis.tokens)
+
+    def _evaluation_step(self, batch: dict[str, Any]) -> None:
+        logits, _ = self(batch)
+        targets = batch["tgt"][:, 1:]
+        self._nll_sum += float(self._token_nll(logits, targets, 0.0))
+        self._token_count += int((targets != PAD_ID).sum())
+        best = [self.to_text(nbest[0]) for nbest in self.decode(batch)]
+        for example_id, hypothesis, references in zip(batch["ids"].tolist(), best, batch["references"]):
+            self._outputs.append((example_id, (hypothesis, references)))
+
+    def _evaluation_epoch_end(self, prefix: str) -> None:
+        totals = torch.tensor([self._nll_sum, float(self._token_count)], dtype=torch.float64, device=self.device)
+        totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
+        outputs = gather_by_id(self._outputs)
+        self._outputs, self._nll_sum, self._token_count = [], 0.0, 0
+        if not outputs:
+            return
+        metrics = self.score([hyp for hyp, _ in outputs], [refs for _, refs in outputs])
+        nll = float(totals[0] / totals[1].clamp(min=1))  # per token; with DDP padding counted twice
+        self.log(f"{prefix}/loss", nll, sync_dist=False)
+        self.log(f"{prefix}/ppl", math.exp(min(nll, 50.0)), sync_dist=False)
+        for name, value in metrics.items():
+            if isinstance(value, float):
+                self.log(f"{prefix}/{name}", value, prog_bar=name == "bleu", sync_dist=False)
+        self.last_metrics = {"split": prefix, "examples": len(outputs), **metrics}
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluation_step(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._evaluation_epoch_end("val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluation_step(batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._evaluation_epoch_end("test")
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[tuple[int, str]]:
+        """(example id, best hypothesis) for each example of the batch."""
+        best = [self.to_text(nbest[0]) for nbest in self.decode(batch)]
+        return list(zip(batch["ids"].tolist(), best))
+
+    # --- optimisation ---------------------------------------------------------------------
+    def configure_optimizers(self) -> dict[str, Any]:
+        config = self.optimizer_config
+        optimizer = torch.optim.Adam(self.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        if config.scheduler == "none":
+            return {"optimizer": optimizer}
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=config.plateau_factor, patience=config.plateau_patience, min_lr=config.min_lr
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": self.monitor}}
+
+    # --- checkpoints ----------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Vocabularies and tokenizer models travel inside the checkpoint as plain data."""
+        checkpoint["captra"] = {"task": self.task, "format": CHECKPOINT_FORMAT, "text": self.text_states}

@@ -1,0 +1,74 @@
+"""`captra translate`: one detokenized translation per input line, in input order, on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from common.checkpoint import load_module
+from common.textfile import DataError, read_lines
+from translation.data import pad
+
+MAX_SOURCE_TOKENS = 250  # longer inputs are truncated (with a warning) to bound time and memory
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ckpt", required=True, help="a translation checkpoint (.ckpt)")
+    parser.add_argument("--input", default="-", help="text file, one sentence per line (default: stdin)")
+    parser.add_argument("--beam", type=int, default=None, help="beam size (default: the checkpoint's); 1 = greedy")
+    parser.add_argument("--n-best", type=int, default=1, help="print this many translations per input line, best first")
+    parser.add_argument("--batch-size", type=int, default=64, help="sentences decoded together")
+    parser.add_argument("--length-penalty", type=float, default=None, help="GNMT alpha (default: the checkpoint's)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+
+
+def read_input(source: str) -> list[str]:
+    if source == "-":
+        data = sys.stdin.buffer.read()
+        try:
+            return data.decode("utf-8").splitlines()
+        except UnicodeDecodeError as error:
+            line = data[: error.start].count(b"\n") + 1
+            raise DataError(f"<stdin>:{line}: not UTF-8 text ({error.reason})") from error
+    return read_lines(Path(source))
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.n_best < 1 or args.batch_size < 1 or (args.beam is not None and args.beam < 1):
+        raise ValueError("--n-best, --batch-size and --beam must be at least 1")
+    module = load_module(args.ckpt, task="translation")
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    module.to(device)
+    beam = max(args.beam if args.beam is not None else module.search_config.beam_size, args.n_best)
+    config = replace(module.search_config, strategy="beam" if beam > 1 else "greedy", beam_size=beam, n_best=args.n_best)
+    if args.length_penalty is not None:
+        config = replace(config, length_penalty=args.length_penalty)
+
+    lines = read_input(args.input)
+    source = module.texts["src"]
+    encoded = [source.encode(line) for line in lines]
+    for number, ids in enumerate(encoded, start=1):
+        if len(ids) > MAX_SOURCE_TOKENS:
+            print(f"line {number}: {len(ids)} tokens, truncated to {MAX_SOURCE_TOKENS}", file=sys.stderr)
+            encoded[number - 1] = ids[:MAX_SOURCE_TOKENS]
+    outputs: list[list[str]] = [[""] * args.n_best for _ in lines]  # empty input -> empty output
+    order = sorted((i for i, ids in enumerate(encoded) if ids), key=lambda i: len(encoded[i]))
+    with tqdm(total=len(order), desc="translating", unit="sent", file=sys.stderr, disable=None) as progress:
+        for start in range(0, len(order), args.batch_size):
+            rows = order[start : start + args.batch_size]
+            batch = {
+                "src": pad([encoded[i] for i in rows]).to(device),
+                "src_lengths": torch.tensor([len(encoded[i]) for i in rows], device=device),
+            }
+            for row, nbest in zip(rows, module.decode(batch, config)):
+                texts = [module.to_text(h) for h in nbest]
+                outputs[row] = texts + [""] * (args.n_best - len(texts))
+            progress.update(len(rows))
+    sys.stdout.write("".join(text + "\n" for nbest in outputs for text in nbest))
+    sys.stdout.flush()
+    return 0
