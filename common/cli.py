@@ -67,7 +67,8 @@ class CaptraCLI(LightningCLI):
         return super()._instantiate_trainer(config, callbacks)
 
 
-def run_lightning(argv: list[str]) -> None:
+def run_lightning(argv: list[str] | None) -> None:
+    """LightningCLI on `argv` (None: the command line)."""
     CaptraCLI(
         model_class=Seq2SeqModule,
         subclass_mode_model=True,
@@ -94,9 +95,9 @@ def run_inference(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in INFERENCE_COMMANDS:
-        sys.exit(run_inference(argv))
+    words = sys.argv[1:] if argv is None else argv
+    if words and words[0] in INFERENCE_COMMANDS:
+        sys.exit(run_inference(words))
     try:
         run_lightning(argv)
     except (CheckpointError, DataError) as error:
