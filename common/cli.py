@@ -67,9 +67,9 @@ class CaptraCLI(LightningCLI):
         return super()._instantiate_trainer(config, callbacks)
 
 
-def run_lightning(argv: list[str] | None) -> None:
+def run_lightning(argv: list[str] | None) -> CaptraCLI:
     """LightningCLI on `argv` (None: the command line)."""
-    CaptraCLI(
+    return CaptraCLI(
         model_class=Seq2SeqModule,
         subclass_mode_model=True,
         datamodule_class=None,

@@ -1,0 +1,56 @@
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from common.text import TextPipeline
+from common.tokenizers import JOINER, WordTokenizer
+from common.vocab import EOS_ID, SPECIALS, UNK_ID, Vocabulary
+
+CORPUS = ["A man, eating an apple.", "Two dogs play in the snow!", "A woman's bike is red."] * 20
+
+
+def test_vocabulary_orders_by_frequency_and_respects_limits():
+    vocab = Vocabulary.build([["b", "a", "b"], ["c", "b", "a"], ["d"]], min_freq=2)
+    assert vocab.itos == [*SPECIALS, "b", "a"]
+    assert Vocabulary.build([["b", "a", "b"], ["c"]], max_size=5).itos == [*SPECIALS, "b"]
+    assert vocab.encode(["a", "zzz"]) == [5, UNK_ID]
+    assert vocab.decode([4, 5, EOS_ID, 4]) == ["b", "a"]
+    assert Vocabulary.from_state(vocab.to_state()) == vocab
+
+
+def test_vocabulary_refuses_a_list_without_specials():
+    with pytest.raises(ValueError, match="special tokens"):
+        Vocabulary(["a", "b"])
+
+
+def test_word_tokenizer_marks_glued_tokens_and_round_trips():
+    tokenizer = WordTokenizer()
+    assert tokenizer.tokenize("A man, eating.") == ["A", "man", JOINER + ",", "eating", JOINER + "."]
+    assert tokenizer.detokenize(tokenizer.tokenize("Hello (big) world's end!")) == "Hello (big) world's end!"
+    assert WordTokenizer(lowercase=True).tokenize("Big Dog") == ["big", "dog"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_characters=JOINER, blacklist_categories=("Cs",)), max_size=60))
+def test_word_tokenizer_round_trips_any_text_up_to_whitespace(text):
+    tokenizer = WordTokenizer()
+    assert tokenizer.detokenize(tokenizer.tokenize(text)) == " ".join(text.split())
+
+
+@pytest.mark.parametrize("kind", ["word", "sentencepiece"])
+def test_pipeline_round_trips_through_its_state(kind):
+    pipeline = TextPipeline.build(CORPUS, kind=kind, vocab_size=60)
+    restored = TextPipeline.from_state(pipeline.to_state())
+    for sentence in CORPUS[:3]:
+        ids = pipeline.encode(sentence)
+        assert UNK_ID not in ids
+        assert restored.encode(sentence) == ids
+        assert restored.decode(ids) == sentence
+
+
+def test_sentencepiece_training_is_deterministic_and_maps_unseen_characters_to_unk():
+    first = TextPipeline.build(CORPUS, kind="sentencepiece", vocab_size=60)
+    second = TextPipeline.build(CORPUS, kind="sentencepiece", vocab_size=60)
+    assert first.vocab == second.vocab
+    assert first.tokenizer.to_state() == second.tokenizer.to_state()
+    assert UNK_ID in first.encode("Ωμέγα 漢字")

@@ -1,0 +1,133 @@
+"""A tiny model learns to reverse sequences through the real `captra fit`, then serves `captra translate`."""
+
+import io
+import pickle
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from common.checkpoint import CheckpointError, load_module
+from common.cli import main, run_lightning
+from tests.helpers import write_reverse_corpus
+
+
+def fit_args(data_dir: Path, root: Path, *extra: str) -> list[str]:
+    return [
+        "fit", "-c", "configs/translation/multi30k_en_de.yaml",
+        "--data.data_dir", str(data_dir), "--data.src_lang", "src", "--data.tgt_lang", "tgt",
+        "--data.test_split", "test", "--data.tokenizer", "word", "--data.batch_size", "32",
+        "--model.encoder.embedding_size", "32", "--model.encoder.hidden_size", "64", "--model.encoder.dropout", "0.0",
+        "--model.decoder.embedding_size", "32", "--model.decoder.hidden_size", "64", "--model.decoder.output_size", "32",
+        "--model.decoder.attention_size", "32", "--model.decoder.dropout", "0.0",
+        "--model.optimizer.lr", "0.01", "--model.label_smoothing", "0.0", "--model.search.beam_size", "2",
+        "--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false", *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("reverse")
+    write_reverse_corpus(folder / "data", {"train": 1500, "val": 60, "test": 40})
+    cli = run_lightning(fit_args(folder / "data", folder / "run", "--trainer.max_epochs", "12"))
+    return folder, cli
+
+
+def test_a_tiny_model_learns_to_reverse_sequences(trained):
+    _, cli = trained
+    assert cli.trainer.callback_metrics["val/bleu"] > 90.0
+    assert cli.trainer.checkpoint_callback.best_model_score > 90.0
+
+
+def test_the_run_folder_holds_logs_config_and_checkpoints(trained):
+    folder, _ = trained
+    version = folder / "run" / "version_0"
+    assert (version / "metrics.csv").read_text().startswith("epoch,step")
+    assert "class_path: translation.model.TranslationModule" in (version / "config.yaml").read_text()
+    assert (version / "checkpoints" / "last.ckpt").is_file()
+    assert list(version.glob("events.out.tfevents.*"))
+    assert len(list((version / "checkpoints").glob("best-*.ckpt"))) == 1
+
+
+def translate(capsys, monkeypatch, stdin: str, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode("utf-8"))))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["translate", *args])
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+def test_translate_prints_one_line_per_input_in_order(trained, capsys, monkeypatch):
+    folder, _ = trained
+    ckpt = str(folder / "run" / "version_0" / "checkpoints" / "last.ckpt")
+    code, out, _ = translate(capsys, monkeypatch, "a b c d\n\nl k j i h\ne e f\n", "--ckpt", ckpt, "--beam", "3")
+    assert code == 0
+    assert out.splitlines() == ["d c b a", "", "h i j k l", "f e e"]
+
+
+def test_translate_n_best_and_input_file(trained, capsys, monkeypatch, tmp_path):
+    folder, _ = trained
+    ckpt = str(folder / "run" / "version_0" / "checkpoints" / "last.ckpt")
+    source = tmp_path / "in.txt"
+    source.write_text("a b c\ng h i j\n", encoding="utf-8")
+    code, out, _ = translate(capsys, monkeypatch, "", "--ckpt", ckpt, "--input", str(source), "--n-best", "2",
+                             "--batch-size", "1")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 4
+    assert lines[0] == "c b a" and lines[2] == "j i h g"
+    assert lines[1] != lines[0] and lines[3] != lines[2]
+
+
+def test_command_line_overrides_reach_the_model(tmp_path):
+    write_reverse_corpus(tmp_path / "data", {"train": 50, "val": 10, "test": 10})
+    cli = run_lightning(fit_args(tmp_path / "data", tmp_path / "run", "--model.decoder.cell", "gru",
+                                 "--model.decoder.attention", "general", "--trainer.fast_dev_run", "1"))
+    assert isinstance(cli.model.decoder.cells[0], torch.nn.GRUCell)
+    assert type(cli.model.decoder.attention).__name__ == "GeneralAttention"
+    assert cli.model.hparams["decoder"]["cell"] == "gru"
+
+
+class Exploit:
+    """Unpickling this would create a file; weights_only loading must refuse it."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_checkpoint_that_runs_code_when_unpickled_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    crafted = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "captra": {"task": "translation"}, "payload": Exploit(marker)}, crafted)
+    with pytest.raises(CheckpointError, match="refused to load"):
+        load_module(crafted)
+    assert not marker.exists()
+
+
+def test_files_that_are_not_captra_checkpoints_get_one_line_errors(trained, tmp_path, capsys):
+    folder, _ = trained
+    (tmp_path / "notes.txt").write_text("hello")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "plain.pt")
+    ckpt = torch.load(folder / "run" / "version_0" / "checkpoints" / "last.ckpt", weights_only=True)
+    ckpt["captra"]["task"] = "captioning"
+    torch.save(ckpt, tmp_path / "other_task.ckpt")
+    ckpt["captra"]["task"], ckpt["captra"]["format"] = "translation", 99
+    torch.save(ckpt, tmp_path / "future.ckpt")
+    cases = {
+        "missing.ckpt": "no such checkpoint file",
+        "notes.txt": "not a PyTorch checkpoint",
+        "plain.pt": "not a captra checkpoint",
+        "other_task.ckpt": "is a captioning checkpoint, but this command needs a translation checkpoint",
+        "future.ckpt": "newer captra",
+    }
+    for name, message in cases.items():
+        with pytest.raises(SystemExit) as exit_info:
+            main(["translate", "--ckpt", str(tmp_path / name)])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2
+        assert message in err and str(tmp_path / name) in err
+        assert len(err.strip().splitlines()) == 1
