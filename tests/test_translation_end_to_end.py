@@ -41,6 +41,14 @@ def test_a_tiny_model_learns_to_reverse_sequences(trained):
     assert cli.trainer.checkpoint_callback.best_model_score > 90.0
 
 
+def test_captra_test_scores_the_test_split_with_the_checkpoint(trained):
+    folder, _ = trained
+    ckpt = folder / "run" / "version_0" / "checkpoints" / "last.ckpt"
+    args = fit_args(folder / "data", folder / "test-run")
+    cli = run_lightning(["test", *args[1:], "--ckpt_path", str(ckpt)])
+    assert cli.trainer.callback_metrics["test/bleu"] > 90.0
+
+
 def test_the_run_folder_holds_logs_config_and_checkpoints(trained):
     folder, _ = trained
     version = folder / "run" / "version_0"

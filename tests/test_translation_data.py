@@ -1,0 +1,69 @@
+import gzip
+
+import pytest
+import torch
+
+from common.textfile import DataError
+from tests.helpers import write_reverse_corpus
+from translation.batching import BucketBatchSampler
+from translation.data import TranslationDataModule
+
+
+def test_bucket_batches_cover_every_index_once_and_group_similar_lengths():
+    lengths = [(i * 7) % 23 + 1 for i in range(200)]
+    sampler = BucketBatchSampler(range(200), batch_size=16, drop_last=False, lengths=lengths, pool_factor=4)
+    batches = list(sampler)
+    assert len(batches) == len(sampler)
+    assert sorted(i for batch in batches for i in batch) == list(range(200))
+    def mean_spread(groups):
+        return sum(max(lengths[i] for i in g) - min(lengths[i] for i in g) for g in groups) / len(groups)
+
+    unbucketed = [list(range(s, min(s + 16, 200))) for s in range(0, 200, 16)]
+    assert mean_spread(batches) < 0.5 * mean_spread(unbucketed)
+    assert list(sampler) != batches  # a new order every epoch
+
+
+def datamodule(folder, **kw):
+    return TranslationDataModule(data_dir=str(folder), src_lang="src", tgt_lang="tgt", test_split="test",
+                                 tokenizer="word", batch_size=8, eval_batch_size=4, **kw)
+
+
+def test_batches_hold_ids_padded_tensors_and_raw_references(tmp_path):
+    write_reverse_corpus(tmp_path, {"train": 40, "val": 9, "test": 5})
+    data = datamodule(tmp_path)
+    data.setup("fit")
+    batch = next(iter(data.val_dataloader()))
+    assert batch["src"].shape[0] == 4 and batch["tgt"][:, 0].eq(2).all()
+    assert batch["src_lengths"].tolist() == sorted(batch["src_lengths"].tolist())  # eval sorted by length
+    row = 0
+    line = (tmp_path / "val.tgt").read_text().splitlines()[int(batch["ids"][row])]
+    assert batch["references"][row] == [line]
+    assert data.pipelines["tgt"].decode(batch["tgt"][row, 1:].tolist()) == line
+
+
+def test_empty_and_overlong_training_pairs_are_dropped_with_a_count(tmp_path, caplog):
+    write_reverse_corpus(tmp_path, {"val": 3, "test": 3})
+    (tmp_path / "train.src").write_text("a b\n\nc d e f g h\n   \ni j\n")
+    (tmp_path / "train.tgt").write_text("b a\nx\nh g f e d c\nk\n\n")
+    data = datamodule(tmp_path, max_length=4)
+    data.setup("fit")
+    assert [e.id for e in data.datasets["train"].examples] == [0]
+    assert "dropped 3 pairs with an empty side and 1 longer than 4 tokens" in caplog.text
+
+
+def test_parallel_files_of_different_lengths_are_refused_naming_both(tmp_path):
+    write_reverse_corpus(tmp_path, {"train": 10})
+    (tmp_path / "train.tgt").write_text("a\nb\n")
+    with pytest.raises(DataError, match=r"train.src.gz has 10 lines, .*train.tgt has 2"):
+        datamodule(tmp_path).pipelines
+
+
+def test_missing_split_and_non_utf8_lines_are_named(tmp_path):
+    write_reverse_corpus(tmp_path, {"train": 10})
+    with pytest.raises(DataError, match=r"val.src\]?\[?.*no such file"):
+        datamodule(tmp_path).read_split("val")
+    with gzip.open(tmp_path / "train.src.gz", "wb") as handle:
+        handle.write(b"a b\nc \xff d\n")
+    (tmp_path / "train.tgt").write_text("b a\nd c\n")
+    with pytest.raises(DataError, match=r"train.src.gz:2: not UTF-8"):
+        datamodule(tmp_path).pipelines
