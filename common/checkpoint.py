@@ -60,7 +60,8 @@ def load_module(path: str | Path, task: str | None = None) -> Seq2SeqModule:
         raise CheckpointError(f"{path}: is a {info['task']} checkpoint, but this command needs a {task} checkpoint")
     cls = module_class(info["task"])
     try:
-        module = cls(**checkpoint.get("hyper_parameters", {}), text=info["text"])
+        hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if not k.startswith("_")}
+        module = cls(**hparams, text=info["text"])
         module.load_state_dict(checkpoint["state_dict"])
     except (TypeError, RuntimeError, KeyError) as error:
         first_line = str(error).strip().splitlines()[0]

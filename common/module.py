@@ -69,7 +69,8 @@ class Seq2SeqModule(L.LightningModule):
                 f"{type(self).__name__} needs the vocabularies: train with `captra fit` (the data module "
                 "builds them) or load a checkpoint"
             )
-        self.save_hyperparameters({name: plain(value) for name, value in hparams.items()})
+        class_path = f"{type(self).__module__}.{type(self).__qualname__}"  # lets `captra test --ckpt_path` rebuild it
+        self.save_hyperparameters({"_class_path": class_path, **{name: plain(value) for name, value in hparams.items()}})
         self.text_states = text
         self.texts = {side: TextPipeline.from_state(state) for side, state in text.items()}
         self.decoder_config = as_config(decoder, DecoderConfig)
