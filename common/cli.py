@@ -60,9 +60,9 @@ class CaptraCLI(LightningCLI):
         if config.get("logger") in (None, True):
             root = Path(config.get("default_root_dir") or "runs")
             version = next_version(root)
-            config["logger"] = [
-                TensorBoardLogger(root, name="", version=version),
+            config["logger"] = [  # CSV first: it creates the shared folder, TensorBoard then adds to it
                 CSVLogger(root, name="", version=version),
+                TensorBoardLogger(root, name="", version=version),
             ]
         return super()._instantiate_trainer(config, callbacks)
 
