@@ -158,7 +158,6 @@ class Seq2SeqModule(L.LightningModule):
         for name, value in metrics.items():
             if isinstance(value, float):
                 self.log(f"{prefix}/{name}", value, prog_bar=name == "bleu", sync_dist=False)
-        self.last_metrics = {"split": prefix, "examples": len(outputs), **metrics}
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._evaluation_step(batch)
