@@ -12,7 +12,9 @@ from tqdm import tqdm
 
 from common.checkpoint import load_module
 from common.textfile import DataError, read_lines
+from common.search import SearchConfig
 from translation.data import pad
+from translation.model import TranslationModule
 
 MAX_SOURCE_TOKENS = 250  # longer inputs are truncated (with a warning) to bound time and memory
 
@@ -38,6 +40,29 @@ def read_input(source: str) -> list[str]:
     return read_lines(Path(source))
 
 
+def translate_ids(
+    module: TranslationModule, encoded: list[list[int]], config: SearchConfig, batch_size: int, device: torch.device
+) -> list[list[str]]:
+    """Source id lists -> `config.n_best` detokenized outputs each, decoded in length-sorted batches.
+
+    Empty sources give empty outputs, so outputs line up with inputs.
+    """
+    outputs: list[list[str]] = [[""] * config.n_best for _ in encoded]
+    order = sorted((i for i, ids in enumerate(encoded) if ids), key=lambda i: len(encoded[i]))
+    with tqdm(total=len(order), desc="translating", unit="sent", file=sys.stderr, disable=None) as progress:
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            batch = {
+                "src": pad([encoded[i] for i in rows]).to(device),
+                "src_lengths": torch.tensor([len(encoded[i]) for i in rows], device=device),
+            }
+            for row, nbest in zip(rows, module.decode(batch, config)):
+                texts = [module.to_text(h) for h in nbest]
+                outputs[row] = texts + [""] * (config.n_best - len(texts))
+            progress.update(len(rows))
+    return outputs
+
+
 def run(args: argparse.Namespace) -> int:
     if args.n_best < 1 or args.batch_size < 1 or (args.beam is not None and args.beam < 1):
         raise ValueError("--n-best, --batch-size and --beam must be at least 1")
@@ -56,19 +81,7 @@ def run(args: argparse.Namespace) -> int:
         if len(ids) > MAX_SOURCE_TOKENS:
             print(f"line {number}: {len(ids)} tokens, truncated to {MAX_SOURCE_TOKENS}", file=sys.stderr)
             encoded[number - 1] = ids[:MAX_SOURCE_TOKENS]
-    outputs: list[list[str]] = [[""] * args.n_best for _ in lines]  # empty input -> empty output
-    order = sorted((i for i, ids in enumerate(encoded) if ids), key=lambda i: len(encoded[i]))
-    with tqdm(total=len(order), desc="translating", unit="sent", file=sys.stderr, disable=None) as progress:
-        for start in range(0, len(order), args.batch_size):
-            rows = order[start : start + args.batch_size]
-            batch = {
-                "src": pad([encoded[i] for i in rows]).to(device),
-                "src_lengths": torch.tensor([len(encoded[i]) for i in rows], device=device),
-            }
-            for row, nbest in zip(rows, module.decode(batch, config)):
-                texts = [module.to_text(h) for h in nbest]
-                outputs[row] = texts + [""] * (args.n_best - len(texts))
-            progress.update(len(rows))
+    outputs = translate_ids(module, encoded, config, args.batch_size, device)
     sys.stdout.write("".join(text + "\n" for nbest in outputs for text in nbest))
     sys.stdout.flush()
     return 0

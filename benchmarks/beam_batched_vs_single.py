@@ -1,0 +1,70 @@
+"""Beam search on a test set: batched (one (sentences x beam) tensor) against one sentence at a time.
+
+Both go through the same `translate_ids` path with the same model; only the batch size differs.
+Prints one JSON object: sentences/s of each, their ratio, and whether the hypotheses are identical.
+
+    python benchmarks/beam_batched_vs_single.py --ckpt CKPT [--data-dir ../shared/data/multi30k]
+        [--src en] [--split test_2016_flickr] [--beam 5] [--batch-size 128] [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from common.checkpoint import load_module
+from common.textfile import read_lines
+from translation.translate import translate_ids
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ckpt", required=True)
+    parser.add_argument("--data-dir", default="../shared/data/multi30k")
+    parser.add_argument("--src", default="en")
+    parser.add_argument("--split", default="test_2016_flickr")
+    parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--limit", type=int, default=None, help="only the first N sentences")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+
+    device = torch.device(args.device)
+    module = load_module(args.ckpt, task="translation").to(device)
+    config = replace(module.search_config, strategy="beam", beam_size=args.beam, n_best=1)
+    lines = read_lines(Path(args.data_dir) / f"{args.split}.{args.src}.gz")[: args.limit]
+    encoded = [module.texts["src"].encode(line) for line in lines]
+
+    timings, outputs = {}, {}
+    for name, batch_size in (("batched", args.batch_size), ("single", 1)):
+        start = time.perf_counter()
+        outputs[name] = translate_ids(module, encoded, config, batch_size, device)
+        timings[name] = time.perf_counter() - start
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    print(json.dumps({
+        "benchmark": "beam_batched_vs_single",
+        "sentences": len(lines),
+        "beam": args.beam,
+        "batch_size": args.batch_size,
+        "batched_sentences_per_s": round(len(lines) / timings["batched"], 2),
+        "single_sentences_per_s": round(len(lines) / timings["single"], 2),
+        "speedup": round(timings["single"] / timings["batched"], 2),
+        "identical_hypotheses": outputs["batched"] == outputs["single"],
+        "differing_sentences": sum(a != b for a, b in zip(outputs["batched"], outputs["single"])),
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(),
+        "commit": commit,
+        "checkpoint": args.ckpt,
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    main()
