@@ -21,6 +21,7 @@ import torch
 
 from common.checkpoint import load_module
 from common.textfile import read_lines
+from translation.data import split_path
 from translation.translate import translate_ids
 
 
@@ -39,7 +40,7 @@ def main() -> None:
     device = torch.device(args.device)
     module = load_module(args.ckpt, task="translation").to(device)
     config = replace(module.search_config, strategy="beam", beam_size=args.beam, n_best=1)
-    lines = read_lines(Path(args.data_dir) / f"{args.split}.{args.src}.gz")[: args.limit]
+    lines = read_lines(split_path(Path(args.data_dir), args.split, args.src))[: args.limit]
     encoded = [module.texts["src"].encode(line) for line in lines]
 
     timings, outputs = {}, {}

@@ -1,7 +1,6 @@
 import gzip
 
 import pytest
-import torch
 
 from common.textfile import DataError
 from tests.helpers import write_reverse_corpus

@@ -47,6 +47,14 @@ def pad(sequences: Sequence[Sequence[int]]) -> torch.Tensor:
     return batch
 
 
+def split_path(data_dir: Path, split: str, lang: str) -> Path:
+    """The file of one split and language in a parallel-text folder (`.gz` or plain)."""
+    for candidate in (data_dir / f"{split}.{lang}.gz", data_dir / f"{split}.{lang}"):
+        if candidate.is_file():
+            return candidate
+    raise DataError(f"{data_dir / f'{split}.{lang}'}[.gz]: no such file (split {split!r}, language {lang!r})")
+
+
 def collate(examples: list[ParallelExample]) -> dict[str, Any]:
     """Examples -> ids (B,), src (B, S), src_lengths (B,), tgt (B, T), references [[str]]."""
     return {
@@ -106,11 +114,7 @@ class TranslationDataModule(L.LightningDataModule):
 
     # --- files ----------------------------------------------------------------------------
     def path(self, split: str, lang: str) -> Path:
-        """The file of one split and language (`.gz` or plain)."""
-        for candidate in (self.data_dir / f"{split}.{lang}.gz", self.data_dir / f"{split}.{lang}"):
-            if candidate.is_file():
-                return candidate
-        raise DataError(f"{self.data_dir / f'{split}.{lang}'}[.gz]: no such file (split {split!r}, language {lang!r})")
+        return split_path(self.data_dir, split, lang)
 
     def read_split(self, split: str) -> tuple[list[str], list[str]]:
         """Source and target lines of a split; refuses files whose line counts differ."""
