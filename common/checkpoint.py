@@ -13,6 +13,7 @@ from common.module import CHECKPOINT_FORMAT, Seq2SeqModule
 
 TASK_MODULES = {
     "translation": "translation.model:TranslationModule",
+    "captioning": "captioning.model:CaptioningModule",
 }
 
 
@@ -61,7 +62,7 @@ def load_module(path: str | Path, task: str | None = None) -> Seq2SeqModule:
     cls = module_class(info["task"])
     try:
         hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if not k.startswith("_")}
-        module = cls(**hparams, text=info["text"])
+        module = cls(**cls.loading_hparams(hparams), text=info["text"])
         module.load_state_dict(checkpoint["state_dict"])
     except (TypeError, RuntimeError, KeyError) as error:
         first_line = str(error).strip().splitlines()[0]

@@ -2,6 +2,7 @@
 
     captra fit -c configs/translation/multi30k_en_de.yaml [--trainer.max_epochs 3 ...]
     captra translate --ckpt run.ckpt [--input FILE] [--beam 5]
+    captra caption IMAGE [IMAGE ...] --ckpt run.ckpt [--beam 3] [--attention-map OUT.png]
 Also runnable as `python -m common.cli ...`.
 """
 
@@ -25,6 +26,7 @@ from common.textfile import DataError
 # name -> (module with add_arguments/run, help)
 INFERENCE_COMMANDS = {
     "translate": ("translation.translate", "translate a file or stdin with a translation checkpoint"),
+    "caption": ("captioning.caption", "caption image files with a captioning checkpoint"),
 }
 
 

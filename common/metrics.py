@@ -35,3 +35,29 @@ def translation_scores(hypotheses: Sequence[str], references: Sequence[Sequence[
         "signature_lc": str(bleu_lc.get_signature()),
         "signature_chrf": str(chrf.get_signature()),
     }
+
+
+CAPTIONING_PROTOCOL = (
+    "nltk corpus_bleu (BLEU-1..4, uniform n-gram weights, no smoothing) of lowercased, punctuation-free "
+    "word tokens against all reference captions of each image."
+)
+
+
+def captioning_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float | str]:
+    """BLEU-1..4 (0-100) with nltk's corpus_bleu over whitespace tokens; "bleu" is BLEU-4."""
+    from nltk.translate.bleu_score import corpus_bleu
+
+    hyps = [h.split() for h in hypotheses]
+    refs = [[r.split() for r in refs] for refs in references]
+    weights = [(1.0,), (1 / 2,) * 2, (1 / 3,) * 3, (1 / 4,) * 4]
+    scores = corpus_bleu(refs, hyps, weights=weights)
+    result: dict[str, float | str] = {f"bleu{n}": 100.0 * score for n, score in enumerate(scores, start=1)}
+    result["bleu"] = result["bleu4"]
+    result["signature"] = f"nltk-{_nltk_version()}|corpus_bleu|refs:{max(map(len, refs), default=0)}|lowercase|no-punct"
+    return result
+
+
+def _nltk_version() -> str:
+    import nltk
+
+    return nltk.__version__

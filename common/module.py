@@ -177,9 +177,13 @@ class Seq2SeqModule(L.LightningModule):
         return list(zip(batch["ids"].tolist(), best))
 
     # --- optimisation ---------------------------------------------------------------------
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """Adam's parameter groups: every trainable parameter at the configured lr by default."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+
     def configure_optimizers(self) -> dict[str, Any]:
         config = self.optimizer_config
-        optimizer = torch.optim.Adam(self.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        optimizer = torch.optim.Adam(self.parameter_groups(), lr=config.lr, weight_decay=config.weight_decay)
         if config.scheduler == "none":
             return {"optimizer": optimizer}
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -188,6 +192,11 @@ class Seq2SeqModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": self.monitor}}
 
     # --- checkpoints ----------------------------------------------------------------------
+    @classmethod
+    def loading_hparams(cls, hparams: dict[str, Any]) -> dict[str, Any]:
+        """Hyper-parameters to rebuild the module before its state dict is loaded into it."""
+        return hparams
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Vocabularies and tokenizer models travel inside the checkpoint as plain data."""
         checkpoint["captra"] = {"task": self.task, "format": CHECKPOINT_FORMAT, "text": self.text_states}

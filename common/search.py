@@ -61,11 +61,12 @@ def length_limits(memory: Memory, config: SearchConfig) -> tuple[Tensor, Tensor]
 
 
 def constrain(log_probs: Tensor, step: int, min_len: Tensor, max_len: Tensor) -> Tensor:
-    """Forbid `</s>` before min_len tokens and force it once max_len tokens are written.
+    """Forbid `<pad>` and `<s>`, forbid `</s>` before min_len tokens, force it once max_len tokens are written.
 
     log_probs (N, V); min_len, max_len (N,).
     """
     log_probs = log_probs.clone()
+    log_probs[:, [PAD_ID, BOS_ID]] = float("-inf")  # never generated
     too_short = step < min_len  # (N,)
     log_probs[:, EOS_ID] = log_probs[:, EOS_ID].masked_fill(too_short, float("-inf"))
     at_limit = (step >= max_len).unsqueeze(1)  # (N, 1)

@@ -42,3 +42,48 @@ def write_reverse_corpus(folder: Path, sizes: dict[str, int], seed: int = 0) -> 
         with gzip.open(folder / f"{split}.src.gz", "wt", encoding="utf-8") as handle:
             handle.write("".join(s + "\n" for s in sources))
         (folder / f"{split}.tgt").write_text("".join(t + "\n" for t in targets), encoding="utf-8")
+
+
+SHAPE_COLOURS = {"red": (220, 30, 30), "green": (30, 180, 40), "blue": (40, 60, 220)}
+SHAPES = ("circle", "square", "triangle")
+
+
+def draw_shape(colour: str, shape: str, size: tuple[int, int] = (96, 96)):
+    """A white picture with one coloured shape in the middle (a PIL image)."""
+    from PIL import Image, ImageDraw
+
+    width, height = size
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    box = (width * 0.2, height * 0.2, width * 0.8, height * 0.8)
+    fill = SHAPE_COLOURS[colour]
+    if shape == "circle":
+        draw.ellipse(box, fill=fill)
+    elif shape == "square":
+        draw.rectangle(box, fill=fill)
+    else:
+        draw.polygon([(box[0], box[3]), (box[2], box[3]), ((box[0] + box[2]) / 2, box[1])], fill=fill)
+    return image
+
+
+def shape_captions(colour: str, shape: str) -> list[str]:
+    return [f"A {colour} {shape} on a white background.", f"there is one {colour} {shape} here"]
+
+
+def write_shapes_dataset(folder: Path) -> list[str]:
+    """Nine pictures (3 colours x 3 shapes) as a Flickr8k-style folder; every split holds all nine.
+
+    Returns the image names.
+    """
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    names, tokens = [], []
+    for colour in SHAPE_COLOURS:
+        for shape in SHAPES:
+            name = f"{colour}_{shape}.png"
+            draw_shape(colour, shape).save(folder / "images" / name)
+            names.append(name)
+            tokens += [f"{name}#{n}\t{caption}" for n, caption in enumerate(shape_captions(colour, shape))]
+    (folder / "Flickr8k.token.txt").write_text("\n".join(tokens) + "\n", encoding="utf-8")
+    for split in ("train", "dev", "test"):
+        (folder / f"Flickr_8k.{split}Images.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+    return names

@@ -4,7 +4,7 @@ import pytest
 
 from common.textfile import DataError
 from tests.helpers import write_reverse_corpus
-from translation.batching import BucketBatchSampler
+from common.batching import BucketBatchSampler
 from translation.data import TranslationDataModule
 
 

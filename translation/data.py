@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 from common.text import TextPipeline, TokenizerKind
 from common.textfile import DataError, read_lines
 from common.vocab import BOS_ID, EOS_ID, PAD_ID
-from translation.batching import BucketBatchSampler
+from common.batching import BucketBatchSampler, pad
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +37,6 @@ class ParallelDataset(Dataset):
 
     def __getitem__(self, index: int) -> ParallelExample:
         return self.examples[index]
-
-
-def pad(sequences: Sequence[Sequence[int]]) -> torch.Tensor:
-    """Ragged id lists -> (B, T) tensor padded with <pad>."""
-    batch = torch.full((len(sequences), max(1, max(len(s) for s in sequences))), PAD_ID, dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        batch[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
-    return batch
 
 
 def split_path(data_dir: Path, split: str, lang: str) -> Path:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from common.checkpoint import load_module
+from common.inference import decoding_config, resolve_device
 from common.textfile import DataError, read_lines
 from common.search import SearchConfig
-from translation.data import pad
+from common.batching import pad
 from translation.model import TranslationModule
 
 MAX_SOURCE_TOKENS = 250  # longer inputs are truncated (with a warning) to bound time and memory
@@ -64,15 +64,12 @@ def translate_ids(
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.n_best < 1 or args.batch_size < 1 or (args.beam is not None and args.beam < 1):
-        raise ValueError("--n-best, --batch-size and --beam must be at least 1")
+    if args.batch_size < 1:
+        raise ValueError("--batch-size must be at least 1")
     module = load_module(args.ckpt, task="translation")
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    device = resolve_device(args.device)
     module.to(device)
-    beam = max(args.beam if args.beam is not None else module.search_config.beam_size, args.n_best)
-    config = replace(module.search_config, strategy="beam" if beam > 1 else "greedy", beam_size=beam, n_best=args.n_best)
-    if args.length_penalty is not None:
-        config = replace(config, length_penalty=args.length_penalty)
+    config = decoding_config(module.search_config, args.beam, args.n_best, args.length_penalty)
 
     lines = read_input(args.input)
     source = module.texts["src"]

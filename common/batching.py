@@ -1,11 +1,14 @@
-"""Length-bucketed batches: sentences of similar length share a batch, so little is padding."""
+"""Length-bucketed batches (sentences of similar length share a batch, so little is padding) and padding."""
 
 from __future__ import annotations
 
 import random
 from typing import Iterable, Iterator, Sequence
 
+import torch
 from torch.utils.data import BatchSampler, Sampler
+
+from common.vocab import PAD_ID
 
 
 class BucketBatchSampler(BatchSampler):
@@ -51,3 +54,11 @@ class BucketBatchSampler(BatchSampler):
         random.Random(self.seed + self.epoch).shuffle(batches)
         self.epoch += 1
         return iter(batches)
+
+
+def pad(sequences: Sequence[Sequence[int]]) -> torch.Tensor:
+    """Ragged id lists -> (B, T) tensor padded with <pad>."""
+    batch = torch.full((len(sequences), max(1, max(len(s) for s in sequences))), PAD_ID, dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        batch[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
+    return batch

@@ -1,0 +1,70 @@
+"""`captra caption IMAGE [IMAGE ...] --ckpt CKPT`: `IMAGE<TAB>caption` per image, in the order given.
+
+Any JPEG/PNG of any size works (it is squashed to the backbone's input size, as the training images
+were). An unreadable image is reported on stderr by name; the others are still captioned, and the
+command then exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from captioning.attention_map import map_path, save_attention_map
+from captioning.images import image_transform, load_image
+from captioning.model import CaptioningModule
+from common.checkpoint import load_module
+from common.inference import decoding_config, resolve_device
+from common.textfile import DataError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files (JPEG, PNG, ...)")
+    parser.add_argument("--ckpt", required=True, help="a captioning checkpoint (.ckpt)")
+    parser.add_argument("--beam", type=int, default=None, help="beam size (default: the checkpoint's); 1 = greedy")
+    parser.add_argument("--batch-size", type=int, default=32, help="images decoded together")
+    parser.add_argument("--attention-map", type=Path, default=None, metavar="OUT",
+                        help="save the attention of every word over the image: OUT.png for one image, "
+                             "else the folder OUT with one <image name>.png per image")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.batch_size < 1:
+        raise ValueError("--batch-size must be at least 1")
+    module: CaptioningModule = load_module(args.ckpt, task="captioning")  # type: ignore[assignment]
+    if args.attention_map is not None and module.decoder.attention is None:
+        raise ValueError(f"{args.ckpt}: this model has no attention (Show and Tell), so --attention-map has nothing to draw")
+    device = resolve_device(args.device)
+    module.to(device)
+    config = decoding_config(module.search_config, args.beam)
+    transform = image_transform(module.encoder.spec)
+
+    failures = 0
+    paths: list[Path] = args.images
+    with tqdm(total=len(paths), desc="captioning", unit="img", file=sys.stderr, disable=None) as progress:
+        for start in range(0, len(paths), args.batch_size):
+            pictures = {}
+            for path in paths[start : start + args.batch_size]:
+                try:
+                    pictures[path] = load_image(path)
+                except DataError as error:
+                    print(f"captra caption: error: {error}", file=sys.stderr)
+                    failures += 1
+            if pictures:
+                images = torch.stack([transform(p) for p in pictures.values()]).to(device)  # (B, 3, H, W)
+                nbests = module.decode({"images": images}, config, keep_attention=args.attention_map is not None)
+                for (path, picture), nbest in zip(pictures.items(), nbests):
+                    best = nbest[0]
+                    print(f"{path}\t{module.to_text(best)}", flush=True)
+                    if args.attention_map is not None:
+                        words = [module.texts["tgt"].vocab.itos[token] for token in best.tokens]
+                        save_attention_map(picture, words, best.attention, map_path(args.attention_map, path, len(paths)))
+            progress.update(len(paths[start : start + args.batch_size]))
+    if failures:
+        print(f"captra caption: {failures} of {len(paths)} images could not be read", file=sys.stderr)
+    return 1 if failures else 0

@@ -1,0 +1,233 @@
+"""Captioning data: images (or their cached CNN features) with captions -> batches.
+
+Training sees every caption (one example per caption, batches bucketed by caption length);
+validation and test see every image once, scored against all of its references.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+from captioning.corpus import CaptionedImage, read_flickr8k, read_karpathy
+from captioning.encoder import ImageEncoder
+from captioning.features import FeatureStore, cached_features, default_cache_dir
+from captioning.images import image_transform, load_image
+from common.batching import BucketBatchSampler, pad
+from common.text import TextPipeline
+from common.textfile import DataError
+from common.vocab import BOS_ID, EOS_ID
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CaptionExample:
+    id: int  # training: caption number; evaluation: image number in the split
+    row: int  # image number in the split
+    tgt: list[int]  # <s> caption ids </s>
+    references: list[str]  # normalised reference captions (evaluation)
+
+
+class ImageFiles:
+    """Row -> transformed image tensor (3, H, W), read from disk each time (fine-tuning, augmentation)."""
+
+    def __init__(self, paths: list[Path], transform: Callable) -> None:
+        self.paths, self.transform = paths, transform
+
+    def __getitem__(self, row: int) -> Tensor:
+        return self.transform(load_image(self.paths[row]))
+
+
+class CaptionDataset(Dataset):
+    """Examples with their image input: `images` from files or `features` from the cache."""
+
+    def __init__(self, examples: list[CaptionExample], source: FeatureStore | ImageFiles) -> None:
+        self.examples, self.source = examples, source
+        self.input_name = "features" if isinstance(source, FeatureStore) else "images"
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> tuple[CaptionExample, Tensor, str]:
+        example = self.examples[index]
+        return example, self.source[example.row], self.input_name
+
+
+def collate(items: list[tuple[CaptionExample, Tensor, str]]) -> dict[str, Any]:
+    """-> ids (B,), images (B, 3, H, W) or features (B, S, C), tgt (B, T), references [[str]]."""
+    examples = [example for example, _, _ in items]
+    return {
+        "ids": torch.tensor([e.id for e in examples], dtype=torch.long),
+        items[0][2]: torch.stack([x for _, x, _ in items]),
+        "tgt": pad([e.tgt for e in examples]),
+        "references": [e.references for e in examples],
+    }
+
+
+class CaptioningDataModule(L.LightningDataModule):
+    """Flickr8k files, or any Karpathy split JSON (Flickr8k / Flickr30k / COCO).
+
+    Args:
+        data_dir: folder with `Flickr8k.token.txt` and the `Flickr_8k.*Images.txt` split lists.
+        annotations: a Karpathy split JSON instead of the Flickr8k files (e.g. dataset_coco.json).
+        image_dir: where the images are (default: `data_dir/images`, else `data_dir`).
+        val_split: split for validation BLEU, checkpointing and early stopping.
+        test_split: split for `captra test` / `predict`.
+        min_freq: words seen fewer times in the training captions become <unk>.
+        max_length: training captions with more words than this are dropped.
+        batch_size: training captions per batch (per device).
+        eval_batch_size: images per batch for validation / test / predict.
+        num_workers: DataLoader worker processes (also used to build the feature cache).
+        cache_dir: feature cache folder (default: $XDG_CACHE_HOME/captra/features).
+        seed: seed of the batch order.
+    The image encoder (and so whether features are cached) comes from the model: `captra fit` attaches it.
+    """
+
+    def __init__(
+        self,
+        data_dir: str = "../shared/data/flickr8k",
+        annotations: str | None = None,
+        image_dir: str | None = None,
+        val_split: str = "val",
+        test_split: str = "test",
+        min_freq: int = 5,
+        max_length: int = 50,
+        batch_size: int = 64,
+        eval_batch_size: int = 100,
+        num_workers: int = 2,
+        cache_dir: str | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.data_dir = Path(data_dir)
+        self.annotations = Path(annotations) if annotations else None
+        default_images = self.data_dir / "images"
+        self.image_dir = Path(image_dir) if image_dir else (default_images if default_images.is_dir() else self.data_dir)
+        self.val_split, self.test_split = val_split, test_split
+        self.min_freq, self.max_length = min_freq, max_length
+        self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.seed = seed
+        self.encoder: ImageEncoder | None = None
+        self.datasets: dict[str, CaptionDataset] = {}
+
+    # --- corpus and vocabulary ------------------------------------------------------------
+    def read_split(self, split: str) -> list[CaptionedImage]:
+        if self.annotations is not None:
+            return read_karpathy(self.annotations, split, self.image_dir)
+        return read_flickr8k(self.data_dir, split, self.image_dir)
+
+    @cached_property
+    def pipelines(self) -> dict[str, TextPipeline]:
+        """The caption vocabulary, from the training captions (deterministic on every rank)."""
+        captions = [c for image in self.read_split("train") for c in image.captions]
+        if not captions:
+            raise DataError(f"{self.annotations or self.data_dir}: the training split has no captions")
+        return {"tgt": TextPipeline.build(captions, kind="word", vocab_size=1_000_000, min_freq=self.min_freq)}
+
+    @property
+    def text(self) -> dict[str, dict]:
+        """Plain-data vocabulary for the model (linked by `captra fit`)."""
+        return {side: pipeline.to_state() for side, pipeline in self.pipelines.items()}
+
+    # --- image inputs ---------------------------------------------------------------------
+    def attach(self, encoder: ImageEncoder) -> None:
+        """Use this encoder's input spec; a frozen one gets cached features instead of images."""
+        self.encoder = encoder
+
+    def _attach_from_trainer(self) -> None:
+        if self.encoder is None:
+            if self.trainer is None or not isinstance(getattr(self.trainer.lightning_module, "encoder", None), ImageEncoder):
+                raise RuntimeError("CaptioningDataModule needs an image encoder: use it with a CaptioningModule")
+            self.attach(self.trainer.lightning_module.encoder)
+
+    def _splits(self, stage: str | None) -> list[str]:
+        return {"fit": ["train", self.val_split], "validate": [self.val_split], "test": [self.test_split],
+                "predict": [self.test_split]}.get(stage or "fit", [])
+
+    def _source(self, split: str, paths: list[Path]) -> tuple[FeatureStore | ImageFiles, dict[int, str]]:
+        """The image input of a split and the unreadable images {row: reason}."""
+        assert self.encoder is not None
+        if self.encoder.frozen:
+            store = cached_features(self.encoder, paths, self.cache_dir, self.eval_batch_size, self.num_workers)
+            return store, store.bad
+        bad = {}
+        for row, path in enumerate(paths):  # fail early, by name, rather than inside a worker
+            try:
+                load_image(path)
+            except DataError as error:
+                bad[row] = str(error)
+        return ImageFiles(paths, image_transform(self.encoder.spec, augment=split == "train")), bad
+
+    def prepare_data(self) -> None:
+        """Build the feature caches once (on the first process of each node)."""
+        self._attach_from_trainer()
+        if self.encoder.frozen:
+            for split in self._splits(self.trainer.state.fn.value if self.trainer else "fit"):
+                cached_features(self.encoder, [i.path for i in self.read_split(split)], self.cache_dir,
+                                self.eval_batch_size, self.num_workers)
+
+    def build_dataset(self, split: str) -> CaptionDataset:
+        images = self.read_split(split)
+        source, bad = self._source(split, [image.path for image in images])
+        for reason in list(bad.values())[:20]:
+            log.warning("skipped image: %s", reason)
+        if bad:
+            log.warning("%s: skipped %d unreadable images of %d", split, len(bad), len(images))
+        text = self.pipelines["tgt"]
+        examples: list[CaptionExample] = []
+        too_long = 0
+        for row, image in enumerate(images):
+            if row in bad or not image.captions:
+                continue
+            if split != "train":
+                examples.append(CaptionExample(row, row, [BOS_ID, *text.encode(image.captions[0]), EOS_ID], image.captions))
+                continue
+            for caption in image.captions:
+                ids = text.encode(caption)
+                if len(ids) > self.max_length:
+                    too_long += 1
+                    continue
+                examples.append(CaptionExample(len(examples), row, [BOS_ID, *ids, EOS_ID], []))
+        if too_long:
+            log.warning("%s: dropped %d captions longer than %d words", split, too_long, self.max_length)
+        if not examples:
+            raise DataError(f"{self.annotations or self.data_dir}: split {split!r} has no usable images with captions")
+        return CaptionDataset(examples, source)
+
+    def setup(self, stage: str | None = None) -> None:
+        self._attach_from_trainer()
+        for split in self._splits(stage):
+            if split not in self.datasets:
+                self.datasets[split] = self.build_dataset(split)
+
+    # --- loaders --------------------------------------------------------------------------
+    def train_dataloader(self) -> DataLoader:
+        dataset = self.datasets["train"]
+        lengths = [len(e.tgt) for e in dataset.examples]
+        generator = torch.Generator().manual_seed(self.seed)
+        sampler = BucketBatchSampler(RandomSampler(dataset, generator=generator), self.batch_size, False, lengths, seed=self.seed)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        return DataLoader(self.datasets[split], batch_size=self.eval_batch_size, shuffle=False, collate_fn=collate,
+                          num_workers=self.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.val_split)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.test_split)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.test_split)

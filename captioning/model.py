@@ -1,0 +1,84 @@
+"""CaptioningModule: Show, Attend and Tell (Xu et al. 2015) on the shared decoder, search and metrics.
+
+Soft attention over the CNN's region grid, Xu's gating scalar on the context, and the doubly stochastic
+attention penalty  lambda * mean_{b,s} (1 - sum_t alpha_{b,t,s})^2  that asks every region to be looked
+at over the caption. Attention 'none' is Show and Tell (Vinyals et al. 2015): the mean region feature
+only initialises the LSTM.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from captioning.encoder import ImageEncoder, ImageEncoderConfig
+from common.decoder import DecoderConfig
+from common.memory import Memory
+from common.metrics import captioning_scores
+from common.module import OptimizerConfig, Seq2SeqModule, as_config
+from common.search import SearchConfig
+from common.vocab import PAD_ID
+
+
+class CaptioningModule(Seq2SeqModule):
+    """Pretrained CNN regions + attention LSTM decoder.
+
+    Args:
+        encoder: the CNN, its weights, and how much of it is fine-tuned.
+        decoder: attention decoder (`context_gate: true` is Xu et al.'s gating scalar).
+        search: decoding used for validation, test, predict and `captra caption`.
+        optimizer: Adam and its learning-rate schedule (fine-tuned CNN blocks use `encoder.fine_tune_lr`).
+        label_smoothing: of the training cross-entropy (0 turns it off).
+        attention_penalty: lambda of the doubly stochastic attention regularisation (0 turns it off).
+        text: the caption vocabulary; linked from the data module by `captra fit`.
+    """
+
+    task = "captioning"
+
+    def __init__(
+        self,
+        encoder: ImageEncoderConfig = ImageEncoderConfig(),
+        decoder: DecoderConfig = DecoderConfig(context_gate=True),
+        search: SearchConfig = SearchConfig(beam_size=3, max_len_a=0.0, max_len_b=40),
+        optimizer: OptimizerConfig = OptimizerConfig(),
+        label_smoothing: float = 0.0,
+        attention_penalty: float = 1.0,
+        text: dict[str, dict] | None = None,
+    ) -> None:
+        hparams = dict(encoder=encoder, decoder=decoder, search=search, optimizer=optimizer,
+                       label_smoothing=label_smoothing, attention_penalty=attention_penalty)
+        super().__init__(decoder, search, optimizer, label_smoothing, text, hparams)
+        self.encoder_config = as_config(encoder, ImageEncoderConfig)
+        self.attention_penalty = attention_penalty
+        self.encoder = ImageEncoder(self.encoder_config)
+        self.decoder = self.build_decoder(self.encoder.output_size, self.encoder.output_size)
+
+    @classmethod
+    def loading_hparams(cls, hparams: dict[str, Any]) -> dict[str, Any]:
+        """The checkpoint holds the CNN weights: build it empty rather than from the original weights file."""
+        return {**hparams, "encoder": {**hparams.get("encoder", {}), "weights": "random"}}
+
+    def encode(self, batch: dict[str, Any]) -> Memory:
+        return self.encoder(images=batch.get("images"), features=batch.get("features"))
+
+    def auxiliary_loss(self, attention: Tensor | None, batch: dict[str, Any]) -> Tensor | None:
+        """Doubly stochastic attention: every region's attention, summed over the caption, near 1."""
+        if attention is None or self.attention_penalty == 0:
+            return None
+        real = (batch["tgt"][:, 1:] != PAD_ID).unsqueeze(2)  # (B, T, 1)
+        coverage = (attention * real).sum(dim=1)  # (B, S)
+        return self.attention_penalty * ((1.0 - coverage) ** 2).mean()
+
+    def score(self, hypotheses: list[str], references: list[list[str]]) -> dict[str, float | str]:
+        return captioning_scores(hypotheses, references)
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """Fine-tuned CNN blocks learn at their own rate."""
+        tuned = [p for p in self.encoder.parameters() if p.requires_grad]
+        tuned_ids = {id(p) for p in tuned}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in tuned_ids]
+        groups = [{"params": rest}]
+        if tuned:
+            groups.append({"params": tuned, "lr": self.encoder_config.fine_tune_lr})
+        return groups

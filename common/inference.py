@@ -1,0 +1,27 @@
+"""What the inference commands (`captra translate`, `captra caption`) share: device and decoding settings."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from common.search import SearchConfig
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" -> cuda when available, else cpu; anything else as torch spells it (cpu, cuda:1, ...)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def decoding_config(
+    trained: SearchConfig, beam: int | None, n_best: int = 1, length_penalty: float | None = None
+) -> SearchConfig:
+    """The checkpoint's search settings with the command line's beam / n-best / length penalty."""
+    if n_best < 1 or (beam is not None and beam < 1):
+        raise ValueError("--beam and --n-best must be at least 1")
+    beam = max(beam if beam is not None else trained.beam_size, n_best)
+    config = replace(trained, strategy="beam" if beam > 1 else "greedy", beam_size=beam, n_best=n_best)
+    return config if length_penalty is None else replace(config, length_penalty=length_penalty)

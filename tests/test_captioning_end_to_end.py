@@ -1,0 +1,116 @@
+"""A tiny captioner learns nine synthetic pictures through the real `captra fit`, then serves `captra caption`."""
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from captioning.attention_map import WORDS_KEY
+from common.checkpoint import load_module
+from common.cli import main, run_lightning
+from tests.helpers import draw_shape, write_shapes_dataset
+
+
+def fit_args(data_dir: Path, root: Path, config: str = "configs/captioning/flickr8k.yaml", *extra: str) -> list[str]:
+    return [
+        "fit", "-c", config,
+        "--data.data_dir", str(data_dir), "--data.cache_dir", str(root / "cache"), "--data.min_freq", "1",
+        "--data.batch_size", "6", "--data.num_workers", "0",
+        "--model.encoder.backbone", "timm:test_efficientnet", "--model.encoder.weights", "random",
+        "--model.decoder.embedding_size", "32", "--model.decoder.hidden_size", "64",
+        "--model.decoder.output_size", "32", "--model.decoder.attention_size", "32", "--model.decoder.dropout", "0.0",
+        "--model.optimizer.lr", "0.01",
+        "--trainer.max_epochs", "40", "--trainer.check_val_every_n_epoch", "10",
+        "--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false", *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("shapes")
+    write_shapes_dataset(folder / "data")
+    cli = run_lightning(fit_args(folder / "data", folder / "run"))
+    return folder, cli
+
+
+def test_a_tiny_captioner_learns_the_synthetic_pictures(trained):
+    _, cli = trained
+    assert cli.trainer.callback_metrics["val/bleu"] > 90.0
+    assert cli.trainer.callback_metrics["val/bleu1"] > 95.0
+    assert cli.trainer.callback_metrics["train/aux_loss"] >= 0.0  # the doubly stochastic penalty is in the loss
+
+
+def test_show_and_tell_trains_without_attention(tmp_path):
+    write_shapes_dataset(tmp_path / "data")
+    cli = run_lightning(fit_args(tmp_path / "data", tmp_path / "run", "configs/captioning/flickr8k_show_tell.yaml"))
+    assert cli.model.decoder.attention is None
+    assert cli.trainer.callback_metrics["val/bleu"] > 90.0
+
+
+def checkpoint(folder: Path) -> Path:
+    return folder / "run" / "version_0" / "checkpoints" / "last.ckpt"
+
+
+def test_captra_test_scores_the_test_split_with_the_checkpoint(trained):
+    folder, _ = trained
+    args = fit_args(folder / "data", folder / "test-run")
+    cli = run_lightning(["test", *args[1:], "--ckpt_path", str(checkpoint(folder))])
+    assert cli.trainer.callback_metrics["test/bleu"] > 90.0
+
+
+def test_captra_caption_on_new_png_and_jpeg_files_of_unusual_sizes(trained, tmp_path, capsys):
+    folder, _ = trained
+    png, jpeg = tmp_path / "new.png", tmp_path / "odd size.jpg"
+    draw_shape("green", "triangle", (203, 97)).save(png)
+    draw_shape("red", "square", (77, 311)).save(jpeg, quality=85)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["caption", str(jpeg), str(png), "--ckpt", str(checkpoint(folder)), "--beam", "2"])
+    assert exit_info.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == [str(jpeg), str(png)]  # the order given
+    assert all(len(line.split("\t")[1].split()) >= 4 for line in lines)
+    assert "red square" in lines[0] and "green triangle" in lines[1]
+
+
+def test_unreadable_images_fail_by_name_after_the_good_ones_are_captioned(trained, tmp_path, capsys):
+    folder, _ = trained
+    good, bad = tmp_path / "good.png", tmp_path / "bad.jpg"
+    draw_shape("blue", "circle").save(good)
+    bad.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["caption", str(bad), str(good), "--ckpt", str(checkpoint(folder))])
+    assert exit_info.value.code == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"{good}\t") and "blue circle" in captured.out
+    assert "bad.jpg: corrupt or truncated image" in captured.err or "bad.jpg: not an image" in captured.err
+
+
+def test_the_attention_map_has_one_panel_per_word(trained, tmp_path, capsys):
+    folder, _ = trained
+    picture = tmp_path / "shape.png"
+    draw_shape("blue", "square", (150, 120)).save(picture)
+    out = tmp_path / "maps" / "attention.png"
+    with pytest.raises(SystemExit):
+        main(["caption", str(picture), "--ckpt", str(checkpoint(folder)), "--attention-map", str(out)])
+    caption = capsys.readouterr().out.split("\t")[1].split()
+    with Image.open(out) as image:
+        image.verify()
+    with Image.open(out) as image:
+        assert image.info[WORDS_KEY].split() == caption
+        width, height = image.size
+    columns = min(5, len(caption))
+    rows = -(-len(caption) // 5)
+    assert abs(width / height - columns / rows) < 0.15  # the panel grid: one square panel per word
+
+
+def test_the_checkpoint_is_self_contained_and_refused_by_translate(trained, tmp_path, capsys):
+    folder, _ = trained
+    module = load_module(checkpoint(folder), task="captioning")
+    assert module.encoder.config.backbone == "timm:test_efficientnet"
+    source = tmp_path / "in.txt"
+    source.write_text("hello\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["translate", "--ckpt", str(checkpoint(folder)), "--input", str(source)])
+    assert exit_info.value.code == 2
+    assert "is a captioning checkpoint, but this command needs a translation checkpoint" in capsys.readouterr().err
