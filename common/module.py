@@ -189,7 +189,11 @@ class Seq2SeqModule(L.LightningModule):
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="max", factor=config.plateau_factor, patience=config.plateau_patience, min_lr=config.min_lr
         )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": self.monitor}}
+        every = (self.trainer.check_val_every_n_epoch or 1) if self._trainer is not None else 1
+        return {  # stepped after each validation, whose BLEU it follows
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": self.monitor, "interval": "epoch", "frequency": every},
+        }
 
     # --- checkpoints ----------------------------------------------------------------------
     @classmethod

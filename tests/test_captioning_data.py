@@ -45,7 +45,7 @@ def test_karpathy_json_splits_with_restval_in_train(tmp_path):
     assert [i.path for i in train] == [tmp_path / "val2014" / "a", tmp_path / "val2014" / "b"]
     assert read_karpathy(path, "test", tmp_path)[0].captions == ["a d"]
     path.write_text(json.dumps({"images": [{"split": "train"}]}))
-    with pytest.raises(DataError, match=r"images\[0\] lacks 'filename'"):
+    with pytest.raises(DataError, match=r"images\[0\] lacks 'sentences'"):
         read_karpathy(path, "train", tmp_path)
 
 

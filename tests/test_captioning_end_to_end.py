@@ -20,7 +20,7 @@ def fit_args(data_dir: Path, root: Path, config: str = "configs/captioning/flick
         "--model.decoder.embedding_size", "32", "--model.decoder.hidden_size", "64",
         "--model.decoder.output_size", "32", "--model.decoder.attention_size", "32", "--model.decoder.dropout", "0.0",
         "--model.optimizer.lr", "0.01",
-        "--trainer.max_epochs", "40", "--trainer.check_val_every_n_epoch", "10",
+        "--trainer.max_epochs", "80", "--trainer.check_val_every_n_epoch", "20",
         "--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false",
         "--trainer.enable_model_summary", "false", *extra,
     ]
