@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import torch
+from torch import Tensor
 from tqdm import tqdm
 
 from captioning.attention_map import map_path, save_attention_map
@@ -19,6 +20,7 @@ from captioning.images import image_transform, load_image
 from captioning.model import CaptioningModule
 from common.checkpoint import load_module
 from common.inference import decoding_config, resolve_device
+from common.search import Hypothesis, SearchConfig
 from common.textfile import DataError
 
 
@@ -31,6 +33,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="save the attention of every word over the image: OUT.png for one image, "
                              "else the folder OUT with one <image name>.png per image")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+
+
+def caption_batches(
+    module: CaptioningModule, inputs: list[Tensor], config: SearchConfig, batch_size: int, device: torch.device,
+    keep_attention: bool = False, kind: str = "images",
+) -> list[Hypothesis]:
+    """The best hypothesis for each input, decoded `batch_size` at a time.
+
+    inputs: images (3, H, W) normalised for the backbone, or (with kind="features") region features (S, C).
+    """
+    best: list[Hypothesis] = []
+    for start in range(0, len(inputs), batch_size):
+        batch = torch.stack(inputs[start : start + batch_size]).to(device)  # (B, 3, H, W) or (B, S, C)
+        best += [nbest[0] for nbest in module.decode({kind: batch}, config, keep_attention=keep_attention)]
+    return best
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,15 +72,13 @@ def run(args: argparse.Namespace) -> int:
                 except DataError as error:
                     print(f"captra caption: error: {error}", file=sys.stderr)
                     failures += 1
-            if pictures:
-                images = torch.stack([transform(p) for p in pictures.values()]).to(device)  # (B, 3, H, W)
-                nbests = module.decode({"images": images}, config, keep_attention=args.attention_map is not None)
-                for (path, picture), nbest in zip(pictures.items(), nbests):
-                    best = nbest[0]
-                    print(f"{path}\t{module.to_text(best)}", flush=True)
-                    if args.attention_map is not None:
-                        words = [module.texts["tgt"].vocab.itos[token] for token in best.tokens]
-                        save_attention_map(picture, words, best.attention, map_path(args.attention_map, path, len(paths)))
+            inputs = [transform(picture) for picture in pictures.values()]
+            hypotheses = caption_batches(module, inputs, config, len(inputs) or 1, device, args.attention_map is not None)
+            for (path, picture), best in zip(pictures.items(), hypotheses):
+                print(f"{path}\t{module.to_text(best)}", flush=True)
+                if args.attention_map is not None:
+                    words = [module.texts["tgt"].vocab.itos[token] for token in best.tokens]
+                    save_attention_map(picture, words, best.attention, map_path(args.attention_map, path, len(paths)))
             progress.update(len(paths[start : start + args.batch_size]))
     if failures:
         print(f"captra caption: {failures} of {len(paths)} images could not be read", file=sys.stderr)

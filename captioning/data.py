@@ -88,6 +88,7 @@ class CaptioningDataModule(L.LightningDataModule):
         eval_batch_size: images per batch for validation / test / predict.
         num_workers: DataLoader worker processes (also used to build the feature cache).
         cache_dir: feature cache folder (default: $XDG_CACHE_HOME/captra/features).
+        cache_features: with a frozen encoder, read cached region features (else run the CNN every step).
         seed: seed of the batch order.
     The image encoder (and so whether features are cached) comes from the model: `captra fit` attaches it.
     """
@@ -105,6 +106,7 @@ class CaptioningDataModule(L.LightningDataModule):
         eval_batch_size: int = 100,
         num_workers: int = 2,
         cache_dir: str | None = None,
+        cache_features: bool = True,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -116,6 +118,7 @@ class CaptioningDataModule(L.LightningDataModule):
         self.min_freq, self.max_length = min_freq, max_length
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.cache_features = cache_features
         self.seed = seed
         self.encoder: ImageEncoder | None = None
         self.datasets: dict[str, CaptionDataset] = {}
@@ -154,10 +157,14 @@ class CaptioningDataModule(L.LightningDataModule):
         return {"fit": ["train", self.val_split], "validate": [self.val_split], "test": [self.test_split],
                 "predict": [self.test_split]}.get(stage or "fit", [])
 
+    @property
+    def uses_cache(self) -> bool:
+        return self.encoder is not None and self.encoder.frozen and self.cache_features
+
     def _source(self, split: str, paths: list[Path]) -> tuple[FeatureStore | ImageFiles, dict[int, str]]:
         """The image input of a split and the unreadable images {row: reason}."""
         assert self.encoder is not None
-        if self.encoder.frozen:
+        if self.uses_cache:
             store = cached_features(self.encoder, paths, self.cache_dir, self.eval_batch_size, self.num_workers)
             return store, store.bad
         bad = {}
@@ -171,7 +178,7 @@ class CaptioningDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         """Build the feature caches once (on the first process of each node)."""
         self._attach_from_trainer()
-        if self.encoder.frozen:
+        if self.uses_cache:
             for split in self._splits(self.trainer.state.fn.value if self.trainer else "fit"):
                 cached_features(self.encoder, [i.path for i in self.read_split(split)], self.cache_dir,
                                 self.eval_batch_size, self.num_workers)

@@ -20,6 +20,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from common.checkpoint import CheckpointError
+from common.checkpoint_io import AtomicCheckpointIO
 from common.module import Seq2SeqModule
 from common.textfile import DataError
 
@@ -58,7 +59,8 @@ class CaptraCLI(LightningCLI):
         })
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
-        """Unless the config names loggers, log to TensorBoard and CSV in `default_root_dir/version_N`."""
+        """Unless the config names loggers, log to TensorBoard and CSV in `default_root_dir/version_N`;
+        unless it names plugins, save checkpoints atomically."""
         if config.get("logger") in (None, True):
             root = Path(config.get("default_root_dir") or "runs")
             version = next_version(root)
@@ -66,6 +68,8 @@ class CaptraCLI(LightningCLI):
                 CSVLogger(root, name="", version=version),
                 TensorBoardLogger(root, name="", version=version),
             ]
+        if config.get("plugins") is None:
+            config["plugins"] = [AtomicCheckpointIO()]  # a failed save never damages the previous checkpoint
         return super()._instantiate_trainer(config, callbacks)
 
 

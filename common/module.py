@@ -7,6 +7,7 @@ subclass adds only its encoder (`encode`), its metric (`score`) and, if any, a l
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any, ClassVar, Literal
@@ -25,6 +26,8 @@ from common.vocab import PAD_ID
 
 CHECKPOINT_FORMAT = 1
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class OptimizerConfig:
@@ -36,6 +39,7 @@ class OptimizerConfig:
     plateau_factor: float = 0.5
     plateau_patience: int = 2  # validation runs without BLEU improvement before the lr drops
     min_lr: float = 1e-5
+    on_nonfinite_loss: Literal["stop", "skip"] = "stop"  # NaN/inf loss: stop the run, or skip that step
 
 
 def as_config(value: Any, config_class: type) -> Any:
@@ -80,6 +84,7 @@ class Seq2SeqModule(L.LightningModule):
         self._outputs: list[tuple[int, tuple[str, list[str]]]] = []
         self._nll_sum = 0.0
         self._token_count = 0
+        self._skipped_steps = 0
 
     # --- what a task provides -------------------------------------------------------------
     def encode(self, batch: dict[str, Any]) -> Memory:
@@ -120,11 +125,38 @@ class Seq2SeqModule(L.LightningModule):
         loss = self._token_nll(logits, targets, self.label_smoothing) / tokens
         extra = self.auxiliary_loss(attention, batch)
         if extra is not None:
-            self.log("train/aux_loss", extra, batch_size=targets.size(0))
             loss = loss + extra
+        if not self._all_ranks_finite(loss):
+            return self._on_nonfinite_loss(loss)  # None: Lightning skips backward and the optimizer step
+        if extra is not None:
+            self.log("train/aux_loss", extra, batch_size=targets.size(0))
         self.log("train/loss", loss, prog_bar=True, batch_size=targets.size(0))
         self.log("train/tokens", float(tokens), reduce_fx="sum", batch_size=targets.size(0))
         return loss
+
+    def _all_ranks_finite(self, loss: Tensor) -> bool:
+        """Whether the loss is finite on every process (they must agree to skip a step together)."""
+        finite = torch.isfinite(loss.detach()).float()
+        if self._trainer is not None and self.trainer.world_size > 1:
+            finite = self.trainer.strategy.reduce(finite, reduce_op="min")
+        return bool(finite > 0)
+
+    def _on_nonfinite_loss(self, loss: Tensor) -> None:
+        """Skip the step, or stop the run with the weights of the last good step (configurable)."""
+        step = self.trainer.global_step if self._trainer is not None else -1
+        self._skipped_steps += 1
+        if self.optimizer_config.on_nonfinite_loss == "skip":
+            log.warning("non-finite training loss (%s) at step %d: step skipped (%d so far)", float(loss), step, self._skipped_steps)
+            self.log("train/skipped_steps", float(self._skipped_steps))
+            return None
+        log.error(
+            "non-finite training loss (%s) at step %d: stopping; the weights are those of the last good step and the "
+            "checkpoints already written are intact (set model.optimizer.on_nonfinite_loss: skip to skip such steps)",
+            float(loss), step,
+        )
+        if self._trainer is not None:
+            self.trainer.should_stop = True
+        return None
 
     # --- evaluation -----------------------------------------------------------------------
     @torch.no_grad()

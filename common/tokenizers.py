@@ -8,6 +8,7 @@ from typing import Any, Iterable, Protocol
 
 import sentencepiece as spm
 
+from common.textfile import DataError
 from common.vocab import BOS, EOS, PAD, UNK
 
 JOINER = "\uffed"  # marks a token written without a space before it (OpenNMT's "￭")
@@ -71,6 +72,15 @@ class SentencePieceTokenizer:
     ) -> "SentencePieceTokenizer":
         """Train on `sentences`; ids 0-3 are our special tokens, so the piece list is the vocabulary."""
         buffer = io.BytesIO()
+        try:
+            cls._train_into(buffer, sentences, vocab_size, model_type)
+        except RuntimeError as error:  # sentencepiece reports bad settings as RuntimeError("INTERNAL: ...")
+            reason = str(error).split("] ")[-1].split(". Increase")[0]
+            raise DataError(f"sentencepiece cannot be trained with vocab_size={vocab_size}: {reason}") from error
+        return cls(buffer.getvalue())
+
+    @staticmethod
+    def _train_into(buffer: io.BytesIO, sentences: Iterable[str], vocab_size: int, model_type: str) -> None:
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(sentences),
             model_writer=buffer,
@@ -83,7 +93,6 @@ class SentencePieceTokenizer:
             num_threads=1,  # deterministic: every DDP rank trains the same model
             minloglevel=2,
         )
-        return cls(buffer.getvalue())
 
     def pieces(self) -> list[str]:
         """All pieces in id order (starts with the special tokens)."""

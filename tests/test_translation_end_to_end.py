@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from common.checkpoint import CheckpointError, load_module
+from common.vocab import UNK_ID
 from common.cli import main, run_lightning
 from tests.helpers import write_reverse_corpus
 
@@ -70,9 +71,9 @@ def translate(capsys, monkeypatch, stdin: str, *args: str) -> tuple[int, str, st
 def test_translate_prints_one_line_per_input_in_order(trained, capsys, monkeypatch):
     folder, _ = trained
     ckpt = str(folder / "run" / "version_0" / "checkpoints" / "last.ckpt")
-    code, out, _ = translate(capsys, monkeypatch, "a b c d\n\nl k j i h\ne e f\n", "--ckpt", ckpt, "--beam", "3")
+    code, out, _ = translate(capsys, monkeypatch, "a b c d\n\nl k j i h\n \t \ne e f\n", "--ckpt", ckpt, "--beam", "3")
     assert code == 0
-    assert out.splitlines() == ["d c b a", "", "h i j k l", "f e e"]
+    assert out.splitlines() == ["d c b a", "", "h i j k l", "", "f e e"]  # empty and blank lines stay, empty
 
 
 def test_translate_n_best_and_input_file(trained, capsys, monkeypatch, tmp_path):
@@ -139,3 +140,28 @@ def test_files_that_are_not_captra_checkpoints_get_one_line_errors(trained, tmp_
         assert exit_info.value.code == 2
         assert message in err and str(tmp_path / name) in err
         assert len(err.strip().splitlines()) == 1
+
+
+def test_a_5000_token_line_is_truncated_and_empty_stdin_gives_nothing(trained, capsys, monkeypatch):
+    folder, _ = trained
+    ckpt = str(folder / "run" / "version_0" / "checkpoints" / "last.ckpt")
+    huge = " ".join(["a", "b", "c"] * 1667)  # 5,001 tokens
+    code, out, err = translate(capsys, monkeypatch, f"a b c\n{huge}\nd e\n", "--ckpt", ckpt, "--beam", "2")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 3 and lines[0] == "c b a" and lines[2] == "e d"
+    assert "line 2: 5001 tokens, truncated to 250" in err
+    assert 0 < len(lines[1].split()) <= 1.5 * 250 + 10  # the max-length rule bounds the output
+    code, out, err = translate(capsys, monkeypatch, "", "--ckpt", ckpt)
+    assert (code, out) == (0, "")
+
+
+def test_unseen_words_and_characters_become_unknown_tokens_not_errors(trained, capsys, monkeypatch):
+    folder, _ = trained
+    ckpt = str(folder / "run" / "version_0" / "checkpoints" / "last.ckpt")
+    code, out, _ = translate(capsys, monkeypatch, "a zebra b\n☃ 北京 \u200b \x07\n", "--ckpt", ckpt)
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 2
+    words = lines[0].split()
+    assert len(words) == 3 and (words[0], words[2]) == ("b", "a")  # "a <unk> b" reversed
+    source = load_module(ckpt).texts["src"]
+    assert source.encode("a zebra b")[1] == UNK_ID and set(source.encode("☃ 北京")) == {UNK_ID}

@@ -1,0 +1,78 @@
+"""Caption decoding on Flickr8k test images: batched beam search against one image at a time.
+
+One image at a time is how the popular Show-Attend-Tell tutorials caption. Both ways use the same
+model and `captioning.caption.caption_batches`; only the batch size differs. Two comparisons:
+- "end_to_end": preprocessed images -> CNN -> beam search (what `captra caption` does);
+- "decoder": cached region features -> beam search (validation / test with the feature cache).
+Prints one JSON object with captions/s of each, the ratios, and whether the captions are identical.
+
+    python benchmarks/caption_batched_vs_single.py --ckpt CKPT [--data-dir ../shared/data/flickr8k]
+        [--images 500] [--beam 3] [--batch-size 100] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from captioning.caption import caption_batches
+from captioning.corpus import read_flickr8k
+from captioning.images import read_image_tensor
+from common.checkpoint import load_module
+
+
+def timed(function) -> tuple[float, list]:
+    start = time.perf_counter()
+    result = function()
+    return time.perf_counter() - start, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ckpt", required=True)
+    parser.add_argument("--data-dir", default="../shared/data/flickr8k")
+    parser.add_argument("--images", type=int, default=500, help="the first N test images")
+    parser.add_argument("--beam", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+
+    device = torch.device(args.device)
+    module = load_module(args.ckpt, task="captioning").to(device)
+    config = replace(module.search_config, strategy="beam", beam_size=args.beam, n_best=1)
+    data_dir = Path(args.data_dir)
+    images = read_flickr8k(data_dir, "test", data_dir / "images")[: args.images]
+    tensors = [read_image_tensor(image.path, module.encoder.spec) for image in images]  # (3, H, W) each
+    with torch.no_grad():
+        features = [f.half().cpu() for f in torch.cat([module.encoder.regions(torch.stack(tensors[i : i + 50]).to(device))
+                                                        for i in range(0, len(tensors), 50)])]  # (S, C) each
+
+    result: dict[str, object] = {"benchmark": "caption_batched_vs_single", "images": len(images), "beam": args.beam,
+                                 "batch_size": args.batch_size}
+    for name, inputs, kind in (("end_to_end", tensors, "images"), ("decoder", features, "features")):
+        seconds, captions = {}, {}
+        for mode, batch_size in (("batched", args.batch_size), ("single", 1)):
+            seconds[mode], hypotheses = timed(lambda: caption_batches(module, inputs, config, batch_size, device, kind=kind))
+            captions[mode] = [h.tokens for h in hypotheses]
+        result[name] = {
+            "batched_captions_per_s": round(len(images) / seconds["batched"], 2),
+            "single_captions_per_s": round(len(images) / seconds["single"], 2),
+            "speedup": round(seconds["single"] / seconds["batched"], 2),
+            "identical_captions": captions["batched"] == captions["single"],
+            "differing_captions": sum(a != b for a, b in zip(captions["batched"], captions["single"])),
+        }
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    result.update({"device": str(device), "torch_threads": torch.get_num_threads(),
+                   "machine": platform.processor() or platform.machine(), "commit": commit, "checkpoint": args.ckpt})
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
