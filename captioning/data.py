@@ -15,13 +15,13 @@ from typing import Any, Callable
 import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset
 
 from captioning.corpus import CaptionedImage, read_flickr8k, read_karpathy
 from captioning.encoder import ImageEncoder
 from captioning.features import FeatureStore, cached_features, default_cache_dir
 from captioning.images import image_transform, load_image
-from common.batching import BucketBatchSampler, pad
+from common.batching import bucketed_train_loader, pad
 from common.text import TextPipeline
 from common.textfile import DataError
 from common.vocab import BOS_ID, EOS_ID
@@ -221,10 +221,7 @@ class CaptioningDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         dataset = self.datasets["train"]
         lengths = [len(e.tgt) for e in dataset.examples]
-        generator = torch.Generator().manual_seed(self.seed)
-        sampler = BucketBatchSampler(RandomSampler(dataset, generator=generator), self.batch_size, False, lengths, seed=self.seed)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0)
+        return bucketed_train_loader(dataset, lengths, self.batch_size, self.seed, collate, self.num_workers, self.trainer)
 
     def _eval_loader(self, split: str) -> DataLoader:
         return DataLoader(self.datasets[split], batch_size=self.eval_batch_size, shuffle=False, collate_fn=collate,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import random
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, Sized
 
 import torch
-from torch.utils.data import BatchSampler, Sampler
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler
 
 from common.vocab import PAD_ID
 
@@ -33,6 +33,7 @@ class BucketBatchSampler(BatchSampler):
         self.pool_factor = pool_factor
         self.seed = seed
         self.epoch = 0
+        self.skip = 0  # batches of the next epoch already trained on before a resume
 
     def __len__(self) -> int:
         pool_size = self.batch_size * self.pool_factor
@@ -51,9 +52,31 @@ class BucketBatchSampler(BatchSampler):
             batches.extend(pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size))
         if self.drop_last:
             batches = [batch for batch in batches if len(batch) == self.batch_size]
-        random.Random(self.seed + self.epoch).shuffle(batches)
+        epoch = getattr(self.sampler, "epoch", self.epoch)  # the sampler's epoch, as Lightning sets it, if it has one
+        random.Random(self.seed + epoch).shuffle(batches)
         self.epoch += 1
-        return iter(batches)
+        skip, self.skip = self.skip, 0
+        return iter(batches[skip:])
+
+
+class EpochRandomSampler(RandomSampler):
+    """A random order that depends only on (seed, epoch): resuming at an epoch boundary replays it exactly.
+
+    Lightning calls `set_epoch` at every epoch start; under DDP it swaps this (a RandomSampler, so
+    "shuffled") for a DistributedSampler, which is epoch-seeded the same way.
+    """
+
+    def __init__(self, data_source: Sized, seed: int = 0) -> None:
+        super().__init__(data_source)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(torch.randperm(len(self.data_source), generator=generator).tolist())
 
 
 def pad(sequences: Sequence[Sequence[int]]) -> torch.Tensor:
@@ -62,3 +85,53 @@ def pad(sequences: Sequence[Sequence[int]]) -> torch.Tensor:
     for row, sequence in enumerate(sequences):
         batch[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
     return batch
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader over a BucketBatchSampler that can resume in the middle of an epoch.
+
+    Lightning stores `state_dict()` in checkpoints and, on resume, calls `load_state_dict`; the next
+    epoch iterator then skips the batches already trained on, without loading them, so a resumed run
+    sees exactly the batches an uninterrupted run would. `trained_batches` reports how many batches of
+    the current epoch the training loop has consumed (its own count is exact; the loader's is ahead by
+    the batches Lightning prefetches).
+    """
+
+    def __init__(self, *args: Any, trained_batches: Callable[[], int] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.trained_batches = trained_batches
+        self.served = 0  # batches of the current epoch handed out (including prefetched ones)
+        self.resume_at = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        skip, self.resume_at = self.resume_at, 0
+        self.batch_sampler.skip = skip
+        self.served = skip
+        if skip:  # resuming: the interrupted run drew the iterator's seed before its checkpoint, not now
+            with torch.random.fork_rng(devices=[]):
+                batches = super().__iter__()
+        else:
+            batches = super().__iter__()
+        for batch in batches:
+            self.served += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"batches_trained": self.trained_batches() if self.trained_batches else self.served}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.resume_at = int(state.get("batches_trained", 0))
+
+
+def bucketed_train_loader(
+    dataset: Sized, lengths: Sequence[int], batch_size: int, seed: int, collate_fn: Callable, num_workers: int,
+    trainer: Any = None,
+) -> ResumableDataLoader:
+    """Training batches of similar lengths, in an order fixed by (seed, epoch), resumable mid-epoch."""
+
+    def trained_batches() -> int:  # batches of this epoch the fit loop has trained on (restored on resume)
+        return trainer.fit_loop.epoch_loop.batch_progress.current.processed if trainer is not None else 0
+
+    sampler = BucketBatchSampler(EpochRandomSampler(dataset, seed), batch_size, False, lengths, seed=seed)
+    return ResumableDataLoader(dataset, batch_sampler=sampler, collate_fn=collate_fn, num_workers=num_workers,
+                               persistent_workers=num_workers > 0, trained_batches=trained_batches)

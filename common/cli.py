@@ -37,8 +37,23 @@ def next_version(root: Path) -> int:
     return max(taken, default=-1) + 1
 
 
+def newest_last_checkpoint(root: Path) -> tuple[Path, int] | None:
+    """The most recently written `version_N/checkpoints/last.ckpt` under a run folder, and its N."""
+    found = [p for p in root.glob("version_*/checkpoints/last.ckpt") if p.parent.parent.name.split("_")[1].isdigit()]
+    if not found:
+        return None
+    newest = max(found, key=lambda p: p.stat().st_mtime)
+    return newest, int(newest.parent.parent.name.split("_")[1])
+
+
 class CaptraCLI(LightningCLI):
-    """LightningCLI with BLEU-driven checkpointing / early stopping and TensorBoard + CSV logs."""
+    """LightningCLI with BLEU-driven checkpointing / early stopping and TensorBoard + CSV logs.
+
+    `captra fit ... --ckpt_path last` resumes the newest run under `trainer.default_root_dir` from its
+    last.ckpt (model, optimizer, scheduler, callbacks, loop position) and keeps logging into that run's folder.
+    """
+
+    resume_version: int | None = None
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.text", "model.init_args.text", apply_on="instantiate")
@@ -50,6 +65,16 @@ class CaptraCLI(LightningCLI):
             "checkpoint.save_last": True,
             "checkpoint.filename": "best-epoch{epoch:02d}-step{step}-bleu{val/bleu:.2f}",
             "checkpoint.auto_insert_metric_name": False,
+            "checkpoint.enable_version_counter": False,  # one last.ckpt per run folder, shared with step_checkpoint
+        })
+        parser.add_lightning_class_args(ModelCheckpoint, "step_checkpoint")
+        parser.set_defaults({  # off unless every_n_train_steps > 0: then last.ckpt is also refreshed every N steps
+            "step_checkpoint.every_n_train_steps": 0,
+            "step_checkpoint.every_n_epochs": 0,
+            "step_checkpoint.save_top_k": 0,
+            "step_checkpoint.save_last": True,
+            "step_checkpoint.monitor": None,
+            "step_checkpoint.enable_version_counter": False,  # refresh the same last.ckpt as `checkpoint`
         })
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
         parser.set_defaults({
@@ -58,12 +83,25 @@ class CaptraCLI(LightningCLI):
             "early_stopping.patience": 5,
         })
 
+    def before_instantiate_classes(self) -> None:
+        if self.subcommand != "fit" or self.config["fit"].get("ckpt_path") != "last":
+            return
+        root = Path(self.config["fit"]["trainer"].get("default_root_dir") or "runs")
+        found = newest_last_checkpoint(root)
+        if found is None:
+            print(f"captra: no {root}/version_*/checkpoints/last.ckpt to resume from: starting a new run", file=sys.stderr)
+            self.config["fit"]["ckpt_path"] = None
+            return
+        path, self.resume_version = found
+        print(f"captra: resuming from {path}", file=sys.stderr)
+        self.config["fit"]["ckpt_path"] = str(path)
+
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
         """Unless the config names loggers, log to TensorBoard and CSV in `default_root_dir/version_N`;
         unless it names plugins, save checkpoints atomically."""
         if config.get("logger") in (None, True):
             root = Path(config.get("default_root_dir") or "runs")
-            version = next_version(root)
+            version = next_version(root) if self.resume_version is None else self.resume_version
             config["logger"] = [  # CSV first: it creates the shared folder, TensorBoard then adds to it
                 CSVLogger(root, name="", version=version),
                 TensorBoardLogger(root, name="", version=version),

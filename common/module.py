@@ -20,6 +20,7 @@ from torch import Tensor
 from common.decoder import AttentionDecoder, DecoderConfig
 from common.distributed import gather_by_id
 from common.memory import Memory
+from common.rng import capture_rng_state, restore_rng_state
 from common.search import Hypothesis, SearchConfig, search
 from common.text import TextPipeline
 from common.vocab import PAD_ID
@@ -234,5 +235,11 @@ class Seq2SeqModule(L.LightningModule):
         return hparams
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Vocabularies and tokenizer models travel inside the checkpoint as plain data."""
-        checkpoint["captra"] = {"task": self.task, "format": CHECKPOINT_FORMAT, "text": self.text_states}
+        """Vocabularies and tokenizer models travel inside the checkpoint as plain data, with the RNG states
+        (this process's) so that a resumed run continues with the same random numbers."""
+        checkpoint["captra"] = {"task": self.task, "format": CHECKPOINT_FORMAT, "text": self.text_states,
+                                "rng": capture_rng_state()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "rng" in checkpoint.get("captra", {}):
+            restore_rng_state(checkpoint["captra"]["rng"])

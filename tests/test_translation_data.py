@@ -66,3 +66,18 @@ def test_missing_split_and_non_utf8_lines_are_named(tmp_path):
     (tmp_path / "train.tgt").write_text("b a\nd c\n")
     with pytest.raises(DataError, match=r"train.src.gz:2: not UTF-8"):
         datamodule(tmp_path).pipelines
+
+
+def test_the_batch_order_depends_only_on_seed_and_epoch_so_a_resumed_run_replays_it():
+    from common.batching import EpochRandomSampler
+
+    lengths = [i % 9 + 1 for i in range(100)]
+
+    def batches(epoch):
+        sampler = BucketBatchSampler(EpochRandomSampler(range(100), seed=3), 8, False, lengths, pool_factor=2, seed=3)
+        sampler.sampler.set_epoch(epoch)  # what Lightning does at every epoch start, also after resuming
+        return list(sampler)
+
+    assert batches(2) == batches(2)
+    assert batches(2) != batches(1)
+    assert sorted(i for b in batches(5) for i in b) == list(range(100))

@@ -10,12 +10,12 @@ from typing import Any, Sequence
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset
 
 from common.text import TextPipeline, TokenizerKind
 from common.textfile import DataError, read_lines
 from common.vocab import BOS_ID, EOS_ID, PAD_ID
-from common.batching import BucketBatchSampler, pad
+from common.batching import bucketed_train_loader, pad
 
 log = logging.getLogger(__name__)
 
@@ -169,9 +169,7 @@ class TranslationDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         dataset = self.datasets["train"]
         lengths = [len(e.tgt) for e in dataset.examples]
-        generator = torch.Generator().manual_seed(self.seed)
-        sampler = BucketBatchSampler(RandomSampler(dataset, generator=generator), self.batch_size, False, lengths, seed=self.seed)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=self.num_workers)
+        return bucketed_train_loader(dataset, lengths, self.batch_size, self.seed, collate, self.num_workers, self.trainer)
 
     def _eval_loader(self, split: str) -> DataLoader:
         return DataLoader(self.datasets[split], batch_size=self.eval_batch_size, shuffle=False, collate_fn=collate,
