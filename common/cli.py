@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,24 @@ class CaptraCLI(LightningCLI):
             "early_stopping.mode": "max",
             "early_stopping.patience": 5,
         })
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        self.command_line = list(sys.argv[1:] if args is None else args) if not isinstance(args, dict) else []
+        super().parse_arguments(parser, args)
+
+    def _parse_ckpt_path(self) -> None:
+        """With `--ckpt_path`, the model is rebuilt from the checkpoint's hyper-parameters (its weights need
+        that architecture), but decoding settings given on the command line (`--model.search.*`) still apply."""
+        subcommand = self.config.get("subcommand")
+        before = self.config.clone() if subcommand else None
+        super()._parse_ckpt_path()
+        if before is None:
+            return
+        pattern = re.compile(r"^--model\.(?:init_args\.)?search\.(\w+)")
+        for word in self.command_line:
+            if match := pattern.match(word):
+                key = f"{subcommand}.model.init_args.search.{match.group(1)}"
+                self.config[key] = before[key]
 
     def before_instantiate_classes(self) -> None:
         if self.subcommand != "fit" or self.config["fit"].get("ckpt_path") != "last":

@@ -48,6 +48,11 @@ def test_captra_test_scores_the_test_split_with_the_checkpoint(trained):
     args = fit_args(folder / "data", folder / "test-run")
     cli = run_lightning(["test", *args[1:], "--ckpt_path", str(ckpt)])
     assert cli.trainer.callback_metrics["test/bleu"] > 90.0
+    assert cli.model.search_config.beam_size == 2  # from the checkpoint ...
+    greedy = run_lightning(["test", *args[1:], "--ckpt_path", str(ckpt), "--model.search.strategy", "greedy",
+                            "--model.init_args.search.max_len_b=2"])
+    assert (greedy.model.search_config.strategy, greedy.model.search_config.max_len_b) == ("greedy", 2)  # ... or given
+    assert greedy.model.encoder_config.hidden_size == cli.model.encoder_config.hidden_size
 
 
 def test_the_run_folder_holds_logs_config_and_checkpoints(trained):
