@@ -21,7 +21,7 @@ from captioning.corpus import CaptionedImage, read_flickr8k, read_karpathy
 from captioning.encoder import ImageEncoder
 from captioning.features import FeatureStore, cached_features, default_cache_dir
 from captioning.images import image_transform, load_image
-from common.batching import bucketed_train_loader, pad
+from common.batching import ShardSampler, bucketed_train_loader, pad
 from common.text import TextPipeline
 from common.textfile import DataError
 from common.vocab import BOS_ID, EOS_ID
@@ -224,8 +224,9 @@ class CaptioningDataModule(L.LightningDataModule):
         return bucketed_train_loader(dataset, lengths, self.batch_size, self.seed, collate, self.num_workers, self.trainer)
 
     def _eval_loader(self, split: str) -> DataLoader:
-        return DataLoader(self.datasets[split], batch_size=self.eval_batch_size, shuffle=False, collate_fn=collate,
-                          num_workers=self.num_workers)
+        dataset = self.datasets[split]
+        return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=ShardSampler(len(dataset)),
+                          collate_fn=collate, num_workers=self.num_workers)
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader(self.val_split)

@@ -6,17 +6,27 @@ import random
 from typing import Any, Callable, Iterable, Iterator, Sequence, Sized
 
 import torch
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler
+from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler, Sampler
 
 from common.vocab import PAD_ID
 
 
-class BucketBatchSampler(BatchSampler):
-    """Takes indices from `sampler` in pools of `pool_factor * batch_size`, sorts each pool by
-    length, cuts it into batches and shuffles the batches.
+def process_rank() -> tuple[int, int]:
+    """(rank, world size) of this process; (0, 1) outside torch.distributed."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
 
-    It follows BatchSampler's API, so under DDP Lightning injects a DistributedSampler as
-    `sampler` and every rank buckets its own equal share (same number of batches per rank).
+
+class BucketBatchSampler(BatchSampler):
+    """Takes indices from `sampler` in pools of `pool_factor` batches, sorts each pool by length, cuts
+    it into batches and shuffles the batches (seeded by seed + epoch).
+
+    Under DDP (torch.distributed initialised) every rank builds the same *global* batches of
+    `batch_size x world size` from the same order and takes its share `batch[rank::world]`: DDP then
+    trains on exactly the batches one process would with the global batch size, every rank takes the
+    same number of steps, and a global batch smaller than the world is padded by repeating its items.
+    (If a DistributedSampler was put in as `sampler`, that one already splits the data: no second split.)
     """
 
     def __init__(
@@ -35,36 +45,53 @@ class BucketBatchSampler(BatchSampler):
         self.epoch = 0
         self.skip = 0  # batches of the next epoch already trained on before a resume
 
+    def _world(self) -> tuple[int, int]:
+        return (0, 1) if isinstance(self.sampler, DistributedSampler) else process_rank()
+
     def __len__(self) -> int:
-        pool_size = self.batch_size * self.pool_factor
+        size = self.batch_size * self._world()[1]
         total = len(self.sampler)  # type: ignore[arg-type]
-        pools = [min(pool_size, total - start) for start in range(0, total, pool_size)]
+        pools = [min(size * self.pool_factor, total - start) for start in range(0, total, size * self.pool_factor)]
         if self.drop_last:
-            return sum(pool // self.batch_size for pool in pools)
-        return sum(-(-pool // self.batch_size) for pool in pools)
+            return sum(pool // size for pool in pools)
+        return sum(-(-pool // size) for pool in pools)
 
     def __iter__(self) -> Iterator[list[int]]:
+        rank, world = self._world()
+        size = self.batch_size * world  # the global batch
         indices = list(self.sampler)
-        pool_size = self.batch_size * self.pool_factor
         batches: list[list[int]] = []
-        for start in range(0, len(indices), pool_size):
-            pool = sorted(indices[start : start + pool_size], key=lambda i: self.lengths[i])
-            batches.extend(pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size))
+        for start in range(0, len(indices), size * self.pool_factor):
+            pool = sorted(indices[start : start + size * self.pool_factor], key=lambda i: self.lengths[i])
+            batches.extend(pool[i : i + size] for i in range(0, len(pool), size))
         if self.drop_last:
-            batches = [batch for batch in batches if len(batch) == self.batch_size]
+            batches = [batch for batch in batches if len(batch) == size]
         epoch = getattr(self.sampler, "epoch", self.epoch)  # the sampler's epoch, as Lightning sets it, if it has one
         random.Random(self.seed + epoch).shuffle(batches)
         self.epoch += 1
         skip, self.skip = self.skip, 0
-        return iter(batches[skip:])
+        return iter((batch * world)[: max(len(batch), world)][rank::world] for batch in batches[skip:])
+
+
+class ShardSampler(Sampler[int]):
+    """Examples rank, rank + world, ... of a dataset, in order: under DDP every process evaluates its own
+    examples and none is evaluated twice (no DistributedSampler padding); all of them in one process."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __iter__(self) -> Iterator[int]:
+        rank, world = process_rank()
+        return iter(range(rank, self.size, world))
+
+    def __len__(self) -> int:
+        rank, world = process_rank()
+        return len(range(rank, self.size, world))
 
 
 class EpochRandomSampler(RandomSampler):
-    """A random order that depends only on (seed, epoch): resuming at an epoch boundary replays it exactly.
-
-    Lightning calls `set_epoch` at every epoch start; under DDP it swaps this (a RandomSampler, so
-    "shuffled") for a DistributedSampler, which is epoch-seeded the same way.
-    """
+    """A random order that depends only on (seed, epoch), the same on every DDP rank: resuming at an epoch
+    boundary replays it exactly. Lightning calls `set_epoch` at every epoch start."""
 
     def __init__(self, data_source: Sized, seed: int = 0) -> None:
         super().__init__(data_source)

@@ -58,6 +58,8 @@ class CaptraCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.text", "model.init_args.text", apply_on="instantiate")
+        # The data modules split batches across DDP ranks themselves (see common/batching.py).
+        parser.set_defaults({"trainer.use_distributed_sampler": False})
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({
             "checkpoint.monitor": Seq2SeqModule.monitor,

@@ -10,8 +10,9 @@ import torch.distributed as dist
 def gather_by_id(records: list[tuple[int, Any]]) -> list[Any]:
     """(example id, value) pairs from every rank -> values sorted by id, one per id.
 
-    DistributedSampler pads the last batches with repeated examples; keeping the first value of
-    each id drops those duplicates, so the score equals the single-process score.
+    Our evaluation loaders give every example to exactly one rank (common.batching.ShardSampler); if a
+    DistributedSampler was used instead, it pads with repeated examples, and keeping the first value of
+    each id drops them. Either way the score equals the single-process score.
     """
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         gathered: list[list[tuple[int, Any]]] = [[] for _ in range(dist.get_world_size())]

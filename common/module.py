@@ -122,8 +122,8 @@ class Seq2SeqModule(L.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         logits, attention = self(batch)
         targets = batch["tgt"][:, 1:]  # (B, T)
-        tokens = int((targets != PAD_ID).sum())
-        loss = self._token_nll(logits, targets, self.label_smoothing) / tokens
+        nll = self._token_nll(logits, targets, self.label_smoothing)
+        loss = nll / self._global_tokens(targets)
         extra = self.auxiliary_loss(attention, batch)
         if extra is not None:
             loss = loss + extra
@@ -131,9 +131,20 @@ class Seq2SeqModule(L.LightningModule):
             return self._on_nonfinite_loss(loss)  # None: Lightning skips backward and the optimizer step
         if extra is not None:
             self.log("train/aux_loss", extra, batch_size=targets.size(0))
-        self.log("train/loss", loss, prog_bar=True, batch_size=targets.size(0))
-        self.log("train/tokens", float(tokens), reduce_fx="sum", batch_size=targets.size(0))
+        self.log("train/loss", loss, prog_bar=True, batch_size=targets.size(0), sync_dist=True)
+        self.log("train/tokens", float((targets != PAD_ID).sum()), reduce_fx="sum", batch_size=targets.size(0))
         return loss
+
+    def _global_tokens(self, targets: Tensor) -> Tensor:
+        """Target tokens of the global batch, divided by the world size.
+
+        Each rank's loss is its token NLL sum over this, so DDP's gradient average equals the gradient of
+        the per-token mean over the whole global batch, as one process with that batch would compute it.
+        """
+        tokens = (targets != PAD_ID).sum().float()
+        if self._trainer is None or self.trainer.world_size == 1:
+            return tokens
+        return self.trainer.strategy.reduce(tokens, reduce_op="sum") / self.trainer.world_size
 
     def _all_ranks_finite(self, loss: Tensor) -> bool:
         """Whether the loss is finite on every process (they must agree to skip a step together)."""
@@ -185,12 +196,13 @@ class Seq2SeqModule(L.LightningModule):
         if not outputs:
             return
         metrics = self.score([hyp for hyp, _ in outputs], [refs for _, refs in outputs])
-        nll = float(totals[0] / totals[1].clamp(min=1))  # per token; with DDP padding counted twice
-        self.log(f"{prefix}/loss", nll, sync_dist=False)
-        self.log(f"{prefix}/ppl", math.exp(min(nll, 50.0)), sync_dist=False)
+        nll = float(totals[0] / totals[1].clamp(min=1))  # per token, every example counted once
+        # Every rank scored the same gathered outputs: the values agree, and the (trivial) sync keeps Lightning quiet.
+        self.log(f"{prefix}/loss", nll, sync_dist=True)
+        self.log(f"{prefix}/ppl", math.exp(min(nll, 50.0)), sync_dist=True)
         for name, value in metrics.items():
             if isinstance(value, float):
-                self.log(f"{prefix}/{name}", value, prog_bar=name == "bleu", sync_dist=False)
+                self.log(f"{prefix}/{name}", value, prog_bar=name == "bleu", sync_dist=True)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._evaluation_step(batch)

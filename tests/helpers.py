@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import os
 import random
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -101,3 +104,16 @@ class KillAtStep(Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step >= self.step:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+def run_captra(*args: str) -> subprocess.CompletedProcess:
+    """`captra ARGS` in a new process (DDP launches and SIGKILL need their own processes)."""
+    environment = {**os.environ, "PYTHONPATH": str(Path.cwd())}
+    return subprocess.run([sys.executable, "-m", "common.cli", *args], capture_output=True, text=True, timeout=600,
+                          env=environment)
+
+
+def validation(root: Path, version: int = 0) -> list[tuple[str, str, str]]:
+    """(step, val/loss, val/bleu) of every validation in a run folder's metrics.csv."""
+    with open(root / f"version_{version}" / "metrics.csv") as handle:
+        return [(row["step"], row["val/loss"], row["val/bleu"]) for row in csv.DictReader(handle) if row.get("val/loss")]

@@ -1,15 +1,10 @@
 """A run killed with SIGKILL in the middle of an epoch and resumed with `--ckpt_path last` ends exactly
 like an uninterrupted run: model, optimizer, scheduler, loop position, batch order and RNG states."""
 
-import csv
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
-from tests.helpers import write_reverse_corpus
+from tests.helpers import run_captra, validation, write_reverse_corpus
 
 ARGS = [
     "-c", "configs/translation/multi30k_en_de.yaml", "--data.src_lang", "src", "--data.tgt_lang", "tgt",
@@ -22,15 +17,7 @@ ARGS = [
 
 
 def captra_fit(data: Path, root: Path, *extra: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "common.cli", "fit", *ARGS, "--data.data_dir", str(data),
-               "--trainer.default_root_dir", str(root), *extra]
-    environment = {**os.environ, "PYTHONPATH": str(Path.cwd())}
-    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment)
-
-
-def validation(root: Path) -> list[tuple[str, str, str]]:
-    with open(root / "version_0" / "metrics.csv") as handle:
-        return [(row["step"], row["val/loss"], row["val/bleu"]) for row in csv.DictReader(handle) if row["val/loss"]]
+    return run_captra("fit", *ARGS, "--data.data_dir", str(data), "--trainer.default_root_dir", str(root), *extra)
 
 
 def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path):

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from common.text import TextPipeline, TokenizerKind
 from common.textfile import DataError, read_lines
 from common.vocab import BOS_ID, EOS_ID, PAD_ID
-from common.batching import bucketed_train_loader, pad
+from common.batching import ShardSampler, bucketed_train_loader, pad
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +172,9 @@ class TranslationDataModule(L.LightningDataModule):
         return bucketed_train_loader(dataset, lengths, self.batch_size, self.seed, collate, self.num_workers, self.trainer)
 
     def _eval_loader(self, split: str) -> DataLoader:
-        return DataLoader(self.datasets[split], batch_size=self.eval_batch_size, shuffle=False, collate_fn=collate,
-                          num_workers=self.num_workers)
+        dataset = self.datasets[split]
+        return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=ShardSampler(len(dataset)),
+                          collate_fn=collate, num_workers=self.num_workers)
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader(self.val_split)

@@ -1,0 +1,73 @@
+"""DDP on 2 CPU processes (gloo): the same training as one process with the global batch, and exact
+distributed evaluation on a split whose size the world size does not divide."""
+
+import math
+
+import pytest
+
+from tests.helpers import run_captra, validation, write_reverse_corpus, write_shapes_dataset
+
+DDP = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
+TRANSLATION = [
+    "-c", "configs/translation/multi30k_en_de.yaml", "--data.src_lang", "src", "--data.tgt_lang", "tgt",
+    "--data.test_split", "test", "--data.tokenizer", "word",
+    "--model.encoder.embedding_size", "16", "--model.encoder.hidden_size", "16", "--model.encoder.dropout", "0",
+    "--model.decoder.embedding_size", "16", "--model.decoder.hidden_size", "16", "--model.decoder.output_size", "16",
+    "--model.decoder.attention_size", "16", "--model.decoder.dropout", "0",  # no dropout: no per-rank random masks
+    "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.max_epochs", "2",
+]
+
+
+def assert_same_validations(ddp, single):
+    assert [row[0] for row in ddp] == [row[0] for row in single]  # same number of steps
+    for (_, ddp_loss, ddp_bleu), (_, loss, bleu) in zip(ddp, single):
+        assert math.isclose(float(ddp_loss), float(loss), rel_tol=1e-5)
+        assert math.isclose(float(ddp_bleu), float(bleu), abs_tol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def translation_runs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ddp")
+    write_reverse_corpus(folder / "data", {"train": 317, "val": 21, "test": 21})  # 21: not divisible by 2
+    common = [*TRANSLATION, "--data.data_dir", str(folder / "data")]
+    ddp = run_captra("fit", *common, *DDP, "--data.batch_size", "16", "--trainer.default_root_dir", str(folder / "ddp"))
+    single = run_captra("fit", *common, "--data.batch_size", "32", "--trainer.default_root_dir", str(folder / "single"))
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    assert single.returncode == 0, single.stderr[-3000:]
+    return folder, common
+
+
+def test_ddp_translation_training_matches_one_process_with_the_global_batch(translation_runs):
+    folder, _ = translation_runs
+    assert_same_validations(validation(folder / "ddp"), validation(folder / "single"))
+
+
+def test_distributed_validation_equals_single_process_validation(translation_runs):
+    folder, common = translation_runs
+    ckpt = str(folder / "single" / "version_0" / "checkpoints" / "last.ckpt")
+    scores = {}
+    for name, extra in (("ddp", DDP), ("single", [])):
+        run = run_captra("validate", *common, *extra, "--ckpt_path", ckpt, "--trainer.default_root_dir",
+                         str(folder / f"validate-{name}"))
+        assert run.returncode == 0, run.stderr[-3000:]
+        scores[name] = validation(folder / f"validate-{name}")[0][1:]
+    assert float(scores["ddp"][1]) == float(scores["single"][1])  # BLEU: every sentence decoded exactly once
+    assert math.isclose(float(scores["ddp"][0]), float(scores["single"][0]), rel_tol=1e-6)
+
+
+def test_ddp_captioning_training_matches_one_process_with_the_global_batch(tmp_path):
+    write_shapes_dataset(tmp_path / "data")
+    common = [
+        "-c", "configs/captioning/flickr8k.yaml", "--data.data_dir", str(tmp_path / "data"),
+        "--data.cache_dir", str(tmp_path / "cache"), "--data.min_freq", "1", "--data.num_workers", "0",
+        "--data.eval_batch_size", "4", "--model.encoder.backbone", "timm:test_efficientnet",
+        "--model.encoder.weights", "random", "--model.decoder.embedding_size", "16", "--model.decoder.hidden_size", "16",
+        "--model.decoder.output_size", "16", "--model.decoder.attention_size", "16", "--model.decoder.dropout", "0",
+        "--model.optimizer.lr", "0.01", "--trainer.max_epochs", "4", "--trainer.check_val_every_n_epoch", "2",
+        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+    ]
+    ddp = run_captra("fit", *common, *DDP, "--data.batch_size", "3", "--trainer.default_root_dir", str(tmp_path / "ddp"))
+    single = run_captra("fit", *common, "--data.batch_size", "6", "--trainer.default_root_dir", str(tmp_path / "single"))
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    assert single.returncode == 0, single.stderr[-3000:]
+    assert_same_validations(validation(tmp_path / "ddp"), validation(tmp_path / "single"))
