@@ -43,3 +43,13 @@ def test_ckpt_path_last_without_a_previous_run_starts_fresh(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     assert "no " in run.stderr and "starting a new run" in run.stderr
     assert (tmp_path / "new" / "version_0" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_the_same_config_and_seed_give_the_same_metrics_and_the_config_is_saved(tmp_path):
+    write_reverse_corpus(tmp_path / "data", {"train": 96, "val": 10, "test": 10})
+    for name in ("first", "second"):
+        run = captra_fit(tmp_path / "data", tmp_path / name, "--trainer.max_epochs", "2", "--trainer.deterministic", "true")
+        assert run.returncode == 0, run.stderr[-2000:]
+    assert validation(tmp_path / "first") == validation(tmp_path / "second")
+    saved = (tmp_path / "first" / "version_0" / "config.yaml").read_text()
+    assert "seed_everything: 1234" in saved and "hidden_size: 16" in saved
