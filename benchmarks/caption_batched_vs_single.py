@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from _setup import metadata
 from captioning.caption import caption_batches
 from captioning.corpus import read_flickr8k
 from captioning.images import read_image_tensor
@@ -68,9 +67,7 @@ def main() -> None:
             "identical_captions": captions["batched"] == captions["single"],
             "differing_captions": sum(a != b for a, b in zip(captions["batched"], captions["single"])),
         }
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    result.update({"device": str(device), "torch_threads": torch.get_num_threads(),
-                   "machine": platform.processor() or platform.machine(), "commit": commit, "checkpoint": args.ckpt})
+    result.update({**metadata(), "checkpoint": args.ckpt})
     print(json.dumps(result, indent=1))
 
 

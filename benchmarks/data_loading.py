@@ -13,21 +13,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import platform
-import subprocess
 import time
 
-import torch
-
-from common.cli import run_lightning
-
-
-def build(config: str):
-    """The config's data module (set up for fit) and model, without training."""
-    cli = run_lightning(["fit", "-c", config, "--trainer.max_epochs", "0", "--trainer.logger", "false",
-                         "--trainer.enable_checkpointing", "false", "--trainer.enable_progress_bar", "false",
-                         "--trainer.enable_model_summary", "false"])
-    return cli.datamodule, cli.model
+from _setup import build, metadata
 
 
 def main() -> None:
@@ -61,10 +49,7 @@ def main() -> None:
             "model_batches_per_s": round(len(batches) / step_seconds, 2),
             "loader_headroom": round(step_seconds / load_seconds, 2),
         })
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    print(json.dumps({"benchmark": "data_loading", "batches": args.batches, "results": results,
-                      "torch_threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
-                      "commit": commit}, indent=1))
+    print(json.dumps({"benchmark": "data_loading", "batches": args.batches, "results": results, **metadata()}, indent=1))
 
 
 if __name__ == "__main__":

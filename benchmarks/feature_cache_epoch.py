@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import tempfile
 import time
 
 import torch
 
+from _setup import metadata
 from captioning.data import CaptioningDataModule
 from captioning.features import cached_features
 from common.checkpoint import load_module
@@ -79,9 +78,7 @@ def main() -> None:
         result[f"{mode}_epoch_s"] = round(epochs[mode], 2)
         result["steps_per_epoch"] = steps
     result["speedup"] = round(epochs["cnn_every_step"] / epochs["cached"], 2)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    result.update({"torch_threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
-                   "commit": commit, "checkpoint": args.ckpt})
+    result.update({**metadata(), "checkpoint": args.ckpt})
     print(json.dumps(result, indent=1))
 
 

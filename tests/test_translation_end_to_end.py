@@ -1,7 +1,6 @@
 """A tiny model learns to reverse sequences through the real `captra fit`, then serves `captra translate`."""
 
 import io
-import pickle
 import sys
 from pathlib import Path
 

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from common.text import TextPipeline, TokenizerKind
 from common.textfile import DataError, read_lines
-from common.vocab import BOS_ID, EOS_ID, PAD_ID
+from common.vocab import BOS_ID, EOS_ID
 from common.batching import ShardSampler, bucketed_train_loader, pad
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,123 @@
+"""Teacher-forced training throughput of the translation model: captra's implementation against the
+straightforward per-step version, and both as a fraction of this machine's fp32 matmul speed.
+
+- "captra": length-bucketed batches, packed BiLSTM encoder, attention keys projected once per batch,
+  the output layer applied once to all steps after the recurrence (`TranslationModule.training_step`).
+- "straightforward": the same parameters and loss, the way most tutorials write it: random batches,
+  the encoder run over padding, keys re-projected and the output layer applied inside the step loop.
+Both take forward + backward + Adam steps on the same Multi30k training sentences. FLOPs are counted
+with torch.utils.flop_counter over the timed batches; the matmul reference is fp32 `torch.mm` of the
+model's main shapes (output layer, decoder cell, key projection). Prints one JSON object.
+
+    python benchmarks/training_throughput.py [--config configs/translation/multi30k_en_de.yaml] [--batches 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torch.utils.flop_counter import FlopCounterMode
+
+from _setup import build, metadata
+from common.memory import Memory, padding_mask
+from common.vocab import PAD_ID
+from translation.data import collate
+
+
+def straightforward_loss(module, batch) -> torch.Tensor:
+    """The per-step formulation: no packing, keys and output layer computed at every step."""
+    encoder, decoder = module.encoder, module.decoder
+    states, _ = encoder.rnn(encoder.embedding(batch["src"]))  # (B, S, D), padding included
+    lengths = batch["src_lengths"]
+    summary = states[torch.arange(states.size(0)), lengths - 1]  # (B, D)
+    memory = Memory(states=states, mask=padding_mask(lengths, states.size(1)), summary=summary)
+    state = decoder.init_state(memory)
+    inputs, targets = batch["tgt"][:, :-1], batch["tgt"][:, 1:]
+    total = torch.zeros(())
+    for t in range(inputs.size(1)):
+        step_memory = memory.with_keys(decoder.attention.project_keys(memory.states))  # every step
+        logits, state, _ = decoder.step(inputs[:, t], state, step_memory)  # output layer every step
+        total = total + F.cross_entropy(logits, targets[:, t], ignore_index=PAD_ID, reduction="sum")
+    return total / (targets != PAD_ID).sum()
+
+
+def captra_loss(module, batch) -> torch.Tensor:
+    return module.training_step(batch, 0)
+
+
+def run(module, batches, loss_fn) -> tuple[float, int]:
+    """Seconds for the training steps, and the FLOPs they perform (counted in a separate pass)."""
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-4)
+    module.train()
+    start = time.perf_counter()
+    for batch in batches:
+        loss = loss_fn(module, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    seconds = time.perf_counter() - start
+    with FlopCounterMode(display=False) as counter:
+        for batch in batches:
+            loss_fn(module, batch).backward()
+    module.zero_grad()
+    return seconds, counter.get_total_flops()
+
+
+def matmul_flops_per_s(m: int, k: int, n: int, repeats: int = 20) -> float:
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    torch.mm(a, b)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        torch.mm(a, b)
+    return 2 * m * k * n * repeats / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="configs/translation/multi30k_en_de.yaml")
+    parser.add_argument("--batches", type=int, default=20)
+    args = parser.parse_args()
+
+    data, module = build(args.config)
+    bucketed = list(itertools.islice(iter(data.train_dataloader()), args.batches))
+    generator = torch.Generator().manual_seed(0)
+    random_batches = list(itertools.islice(iter(DataLoader(data.datasets["train"], batch_size=data.batch_size,
+                                                             shuffle=True, generator=generator, collate_fn=collate)),
+                                           args.batches))
+    result: dict[str, object] = {"benchmark": "training_throughput", "config": args.config, "batches": args.batches,
+                                 "batch_size": data.batch_size}
+    initial = {name: tensor.clone() for name, tensor in module.state_dict().items()}
+    speeds = {}
+    for name, batches, loss_fn in (("captra", bucketed, captra_loss), ("straightforward", random_batches, straightforward_loss)):
+        module.load_state_dict(initial)
+        seconds, flops = run(module, batches, loss_fn)
+        tokens = sum(int((b["tgt"][:, 1:] != PAD_ID).sum()) for b in batches)
+        speeds[name] = tokens / seconds
+        result[name] = {"target_tokens_per_s": round(tokens / seconds, 1), "seconds": round(seconds, 2),
+                        "gflop_per_s": round(flops / seconds / 1e9, 2), "gflop": round(flops / 1e9, 2)}
+    result["speedup"] = round(speeds["captra"] / speeds["straightforward"], 2)
+
+    config, vocab = module.decoder_config, len(module.texts["tgt"].vocab)
+    rows = data.batch_size * 14  # batch x a typical target length
+    shapes = {
+        "output_layer": (rows, config.output_size, vocab),
+        "decoder_cell": (data.batch_size, config.embedding_size + module.encoder.output_size + config.hidden_size,
+                         4 * config.hidden_size),
+        "key_projection": (rows, module.encoder.output_size, config.attention_size),
+    }
+    peaks = {name: matmul_flops_per_s(*shape) / 1e9 for name, shape in shapes.items()}
+    peak = max(peaks.values())
+    result["matmul_gflop_per_s"] = {name: round(value, 2) for name, value in peaks.items()}
+    for name in ("captra", "straightforward"):
+        result[name]["fraction_of_matmul_peak"] = round(result[name]["gflop_per_s"] / peak, 3)
+    print(json.dumps({**result, **metadata()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
