@@ -15,13 +15,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger
 
 from common.checkpoint import CheckpointError
 from common.checkpoint_io import AtomicCheckpointIO
+from common.csv_log import ContinuingCSVLogger
 from common.module import Seq2SeqModule
 from common.textfile import DataError
 
@@ -55,6 +57,7 @@ class CaptraCLI(LightningCLI):
     """
 
     resume_version: int | None = None
+    resume_step: int | None = None
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.text", "model.init_args.text", apply_on="instantiate")
@@ -114,7 +117,8 @@ class CaptraCLI(LightningCLI):
             self.config["fit"]["ckpt_path"] = None
             return
         path, self.resume_version = found
-        print(f"captra: resuming from {path}", file=sys.stderr)
+        self.resume_step = int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["global_step"])
+        print(f"captra: resuming from {path} (step {self.resume_step})", file=sys.stderr)
         self.config["fit"]["ckpt_path"] = str(path)
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
@@ -124,7 +128,7 @@ class CaptraCLI(LightningCLI):
             root = Path(config.get("default_root_dir") or "runs")
             version = next_version(root) if self.resume_version is None else self.resume_version
             config["logger"] = [  # CSV first: it creates the shared folder, TensorBoard then adds to it
-                CSVLogger(root, name="", version=version),
+                ContinuingCSVLogger(root, name="", version=version, resume_step=self.resume_step),
                 TensorBoardLogger(root, name="", version=version),
             ]
         if config.get("plugins") is None:
