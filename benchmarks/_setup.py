@@ -13,9 +13,10 @@ from common.cli import run_lightning
 def build(config: str, *overrides: str):
     """The config's data module (set up for fit) and model, without training or writing logs."""
     cli = run_lightning(["fit", "-c", config, "--trainer.max_epochs", "0", "--trainer.logger", "false",
-                         "--trainer.enable_checkpointing", "false", "--trainer.enable_progress_bar", "false",
+                         "--trainer.enable_progress_bar", "false",
                          "--trainer.enable_model_summary", "false", "--trainer.default_root_dir", "/tmp/captra-bench",
                          *overrides])
+    cli.model.trainer = None  # the benchmarks call training_step themselves, outside Lightning's loop
     return cli.datamodule, cli.model
 
 
