@@ -3,6 +3,7 @@
     captra fit -c configs/translation/multi30k_en_de.yaml [--trainer.max_epochs 3 ...]
     captra translate --ckpt run.ckpt [--input FILE] [--beam 5]
     captra caption IMAGE [IMAGE ...] --ckpt run.ckpt [--beam 3] [--attention-map OUT.png]
+    captra report --ckpt run.ckpt [--ckpt other.ckpt] --split test --out reports/NAME
 Also runnable as `python -m common.cli ...`.
 """
 
@@ -31,6 +32,7 @@ from common.textfile import DataError
 INFERENCE_COMMANDS = {
     "translate": ("translation.translate", "translate a file or stdin with a translation checkpoint"),
     "caption": ("captioning.caption", "caption image files with a captioning checkpoint"),
+    "report": ("common.report.command", "decode a split with checkpoints and write a BLEU evaluation report"),
 }
 
 

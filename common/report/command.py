@@ -1,0 +1,177 @@
+"""`captra report --ckpt CKPT [--ckpt CKPT2 ...] --split test [--beam 5] --out reports/NAME`.
+
+Decodes the split with every checkpoint and writes metrics.json, hypotheses.txt (first checkpoint; the
+others as hypotheses.<name>.txt), report.md (+ figures/) and a self-contained report.html.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from common.checkpoint import CheckpointError, load_module, read_checkpoint
+from common.inference import decoding_config, resolve_device
+from common.metrics import CAPTIONING_PROTOCOL, TRANSLATION_PROTOCOL
+from common.report import analysis, plots
+from common.report.render import Block, write_report
+from common.report.split import evaluation_module, load_split
+
+PROTOCOL = {"translation": TRANSLATION_PROTOCOL, "captioning": CAPTIONING_PROTOCOL}
+MAIN_METRIC = {"translation": "BLEU (cased)", "captioning": "BLEU-4"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ckpt", action="append", required=True, help="a checkpoint; repeat to compare several")
+    parser.add_argument("--split", default="test", help="split to decode (default: test)")
+    parser.add_argument("--out", required=True, type=Path, help="folder for the report files")
+    parser.add_argument("--beam", type=int, default=None, help="beam size (default: each checkpoint's)")
+    parser.add_argument("--batch-size", type=int, default=64, help="inputs decoded together")
+    parser.add_argument("--data-dir", default=None, help="data folder (default: from the run's config.yaml)")
+    parser.add_argument("--bootstrap-samples", type=int, default=1000, help="paired bootstrap resamples")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda if available)")
+
+
+def git_commit() -> str:
+    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parent)
+    return result.stdout.strip() or "unknown"
+
+
+def machine() -> str:
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.node()} ({platform.processor() or platform.machine()}, {device}), torch {torch.__version__}"
+
+
+def evaluate(path: Path, args: argparse.Namespace, device: torch.device, task: str | None) -> dict[str, Any]:
+    """Decode the split with one checkpoint: its hypotheses, metrics, sentence scores and metadata."""
+    raw = read_checkpoint(path)
+    module = load_module(path, task=task).to(device)
+    task = module.task
+    data = load_split(task, path, args.split, args.data_dir)
+    config = decoding_config(module.search_config, args.beam)
+    print(f"captra report: decoding {len(data.inputs)} {data.name} examples with {path}", file=sys.stderr)
+    hypotheses = evaluation_module(task).decode(module, data, config, args.batch_size, device)
+    metrics = module.score(hypotheses, data.references)
+    return {
+        "name": path.stem, "path": path, "task": task, "module": module, "data": data, "config": config,
+        "hypotheses": hypotheses, "metrics": metrics,
+        "sentence_scores": analysis.sentence_scores(task, hypotheses, data.references),
+        "buckets": analysis.bucket_bleu(module.score, hypotheses, data.references, analysis.length_buckets(data.lengths)),
+        "steps": int(raw.get("global_step", 0)), "epoch": int(raw.get("epoch", 0)),
+        "hparams": {k: v for k, v in raw.get("hyper_parameters", {}).items() if not k.startswith("_")},
+    }
+
+
+def score_rows(systems: list[dict[str, Any]]) -> list[list[str]]:
+    names = [name for name, value in systems[0]["metrics"].items() if isinstance(value, float) and name != "bleu"]
+    names = (["bleu"] if systems[0]["task"] == "translation" else []) + names
+    rows = [["metric", *[s["name"] for s in systems]]]
+    rows += [[name, *[f"{s['metrics'][name]:.2f}" for s in systems]] for name in names]
+    return rows
+
+
+def attention_blocks(first: dict[str, Any], rows: list[int], device: torch.device) -> list[Block]:
+    if first["module"].decoder.attention is None:
+        return [Block("p", "This model has no attention (the baseline variant).")]
+    figures = evaluation_module(first["task"]).attention_figures(first["module"], first["data"], rows, first["config"], device)
+    return [Block("img", f"attention_{number}.png", image=image) for number, image in enumerate(figures, start=1)]
+
+
+def build_blocks(systems: list[dict[str, Any]], significance: dict[str, dict], args: argparse.Namespace,
+                 device: torch.device) -> list[Block]:
+    first, task, data = systems[0], systems[0]["task"], systems[0]["data"]
+    blocks = [Block("h1", f"captra report — {task}, split {data.name} ({len(data.inputs)} examples)"),
+              Block("h2", "Scores"), Block("table", rows=score_rows(systems))]
+    if "signature" in first["metrics"]:
+        blocks.append(Block("p", f"Signature: {first['metrics']['signature']}"))
+    if significance:
+        rows = [["checkpoint", f"{MAIN_METRIC[task]} vs {first['name']}", "p-value", "method"]]
+        for name, result in significance.items():
+            delta = next(s for s in systems if s["name"] == name)["metrics"]["bleu"] - first["metrics"]["bleu"]
+            rows.append([name, f"{delta:+.2f}", f"{result['p_value']:.4f}", str(result["method"])])
+        blocks += [Block("h2", "Significance (paired bootstrap)"), Block("table", rows=rows)]
+    blocks += [Block("h2", "Evaluation protocol"), Block("p", PROTOCOL[task])]
+    blocks.append(Block("h2", "Run metadata"))
+    meta_rows = [["", *[s["name"] for s in systems]]]
+    meta_rows += [["checkpoint", *[str(s["path"]) for s in systems]],
+                  ["training steps / epoch", *[f"{s['steps']} / {s['epoch']}" for s in systems]],
+                  ["decoding", *[f"{s['config'].strategy}, beam {s['config'].beam_size}, length penalty "
+                                 f"{s['config'].length_penalty}" for s in systems]]]
+    blocks += [Block("table", rows=meta_rows),
+               Block("p", f"captra commit {git_commit()}; {datetime.datetime.now().isoformat(timespec='seconds')}; "
+                          f"machine {machine()}; device {device}."),
+               Block("h3", f"Configuration of {first['name']}"),
+               Block("pre", yaml.safe_dump(first["hparams"], sort_keys=False))]
+
+    blocks.append(Block("h2", "Plots"))
+    metric = MAIN_METRIC[task]
+    blocks.append(Block("img", "bleu_by_length.png",
+                        image=plots.bleu_by_length({s["name"]: s["buckets"] for s in systems}, data.length_name, metric)))
+    reference_lengths = [len(refs[0].split()) for refs in data.references]
+    for index, system in enumerate(systems):
+        blocks.append(Block("img", f"lengths_{index + 1}.png", image=plots.length_scatter(
+            [len(h.split()) for h in system["hypotheses"]], reference_lengths, system["name"])))
+
+    blocks.append(Block("h2", f"Examples (by sentence score of {first['name']})"))
+    picks = analysis.pick_examples(first["sentence_scores"])
+    for kind, rows in picks.items():
+        table = [["#", "input", *[s["name"] for s in systems], "references", "sentence score"]]
+        for row in rows:
+            references = " / ".join(data.references[row])
+            table.append([str(row + 1), data.inputs[row], *[s["hypotheses"][row] for s in systems], references,
+                          f"{first['sentence_scores'][row]:.1f}"])
+        blocks += [Block("h3", kind), Block("table", rows=table)]
+    blocks += [Block("h2", "Attention" if task == "captioning" else "Attention (alignment matrices)"),
+               *attention_blocks(first, picks["random"][:2], device)]
+    return blocks
+
+
+def write_outputs(systems: list[dict[str, Any]], significance: dict[str, dict], blocks: list[Block], out: Path,
+                  args: argparse.Namespace) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for index, system in enumerate(systems):
+        name = "hypotheses.txt" if index == 0 else f"hypotheses.{system['name']}.txt"
+        (out / name).write_text("".join(h + "\n" for h in system["hypotheses"]), encoding="utf-8")
+    metrics = {
+        "task": systems[0]["task"], "split": args.split, "examples": len(systems[0]["hypotheses"]),
+        "checkpoints": [{"name": s["name"], "path": str(s["path"]), "training_steps": s["steps"],
+                         "decoding": {"strategy": s["config"].strategy, "beam_size": s["config"].beam_size,
+                                      "length_penalty": s["config"].length_penalty},
+                         "scores": s["metrics"], "bleu_by_length": s["buckets"]} for s in systems],
+        "significance": significance,
+    }
+    if systems[0]["task"] == "captioning":
+        metrics["not_computed"] = "meteor, rouge_l, cider: need the optional COCO caption evaluation package (not installed)"
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
+    write_report(blocks, out, f"captra report {out.name}")
+
+
+def run(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    paths = [Path(p) for p in args.ckpt]
+    systems = [evaluate(paths[0], args, device, None)]
+    systems += [evaluate(p, args, device, systems[0]["task"]) for p in paths[1:]]
+    if len({s["name"] for s in systems}) < len(systems):
+        for index, system in enumerate(systems):
+            system["name"] = f"{index + 1}:{system['name']}"
+    if any(s["data"].inputs != systems[0]["data"].inputs for s in systems[1:]):
+        raise CheckpointError("the checkpoints read different data for this split; compare runs of the same data")
+    baseline = systems[0]
+    significance = {
+        s["name"]: analysis.paired_bootstrap(s["task"], baseline["module"].score, baseline["hypotheses"], s["hypotheses"],
+                                             baseline["data"].references, args.bootstrap_samples)
+        for s in systems[1:]
+    }
+    blocks = build_blocks(systems, significance, args, device)
+    write_outputs(systems, significance, blocks, args.out, args)
+    print(f"captra report: wrote {args.out}/report.md, report.html, metrics.json, hypotheses.txt", file=sys.stderr)
+    return 0

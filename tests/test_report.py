@@ -1,0 +1,83 @@
+"""`captra report` on tiny checkpoints of both tasks: every section, metrics that re-score identically."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from nltk.translate.bleu_score import corpus_bleu
+
+from common.cli import main, run_lightning
+from tests.helpers import write_reverse_corpus, write_shapes_dataset
+from tests.test_captioning_end_to_end import fit_args as caption_fit_args
+from tests.test_translation_end_to_end import fit_args as translation_fit_args
+
+SECTIONS = ["## Scores", "## Evaluation protocol", "## Run metadata", "## Plots", "## Examples", "### best",
+            "### worst", "### random", "## Attention"]
+
+
+@pytest.fixture(scope="module")
+def translation_checkpoints(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report-translation")
+    write_reverse_corpus(folder / "data", {"train": 600, "val": 30, "test": 25})
+    run_lightning(translation_fit_args(folder / "data", folder / "run", "--trainer.max_epochs", "4"))
+    checkpoints = folder / "run" / "version_0" / "checkpoints"
+    return folder, sorted(checkpoints.glob("best-*.ckpt"))[0], checkpoints / "last.ckpt"
+
+
+def report(capsys, *args: str) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", *args])
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def test_a_translation_report_has_every_section_and_rescores_identically(translation_checkpoints, tmp_path, capsys):
+    folder, best, last = translation_checkpoints
+    out = tmp_path / "report"
+    code, err = report(capsys, "--ckpt", str(best), "--ckpt", str(last), "--split", "test", "--beam", "2",
+                       "--out", str(out), "--bootstrap-samples", "50")
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    scores = metrics["checkpoints"][0]["scores"]
+    assert metrics["examples"] == 25 and set(scores) >= {"bleu", "bleu_lc", "chrf", "signature"}
+    assert len(metrics["significance"]) == 1 and 0 < next(iter(metrics["significance"].values()))["p_value"] <= 1
+    hypotheses = out / "hypotheses.txt"
+    assert len(hypotheses.read_text().splitlines()) == 25
+    cli = subprocess.run([sys.executable, "-m", "sacrebleu", str(folder / "data" / "test.tgt"), "-i", str(hypotheses),
+                          "-m", "bleu", "-b", "-w", "4"], capture_output=True, text=True)
+    assert float(cli.stdout) == pytest.approx(scores["bleu"], abs=1e-4)  # the sacrebleu command line agrees
+    markdown = (out / "report.md").read_text()
+    assert all(section in markdown for section in SECTIONS)
+    assert "Significance (paired bootstrap)" in markdown and "nrefs:1|case:mixed" in markdown
+    figures = sorted(p.name for p in (out / "figures").iterdir())
+    assert figures == ["attention_1.png", "attention_2.png", "bleu_by_length.png", "lengths_1.png", "lengths_2.png"]
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 5 and "figures/" not in html  # self-contained
+
+
+def test_a_captioning_report_scores_with_nltk_and_draws_attention_maps(tmp_path, capsys):
+    write_shapes_dataset(tmp_path / "data")
+    run_lightning(caption_fit_args(tmp_path / "data", tmp_path / "run", "configs/captioning/flickr8k.yaml",
+                                   "--trainer.max_epochs", "20", "--trainer.check_val_every_n_epoch", "20"))
+    ckpt = tmp_path / "run" / "version_0" / "checkpoints" / "last.ckpt"
+    out = tmp_path / "report"
+    code, err = report(capsys, "--ckpt", str(ckpt), "--split", "test", "--out", str(out))
+    assert code == 0, err
+    scores = json.loads((out / "metrics.json").read_text())["checkpoints"][0]["scores"]
+    hypotheses = (out / "hypotheses.txt").read_text().splitlines()
+    references = [["a {} {} on a white background".format(*n.split("_")), "there is one {} {} here".format(*n.split("_"))]
+                  for n in (p.strip()[:-4] for p in (tmp_path / "data" / "Flickr_8k.testImages.txt").read_text().split())]
+    nltk_bleu4 = 100 * corpus_bleu([[r.split() for r in refs] for refs in references], [h.split() for h in hypotheses])
+    assert scores["bleu4"] == pytest.approx(nltk_bleu4, abs=1e-6)
+    markdown = (out / "report.md").read_text()
+    assert all(section in markdown for section in SECTIONS) and "| bleu4 |" in markdown
+    assert (out / "figures" / "attention_1.png").stat().st_size > 1000
+
+
+def test_wrong_inputs_give_one_line_errors(translation_checkpoints, tmp_path, capsys):
+    _, best, _ = translation_checkpoints
+    code, err = report(capsys, "--ckpt", str(tmp_path / "missing.ckpt"), "--out", str(tmp_path / "r"))
+    assert code == 2 and "missing.ckpt: no such checkpoint file" in err
+    code, err = report(capsys, "--ckpt", str(best), "--split", "nosuchsplit", "--out", str(tmp_path / "r"))
+    assert code == 2 and "nosuchsplit" in err and "no such file" in err
+    assert not (tmp_path / "r").exists()  # nothing half-written
