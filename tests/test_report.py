@@ -1,11 +1,15 @@
 """`captra report` on tiny checkpoints of both tasks: every section, metrics that re-score identically."""
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from nltk.translate.bleu_score import corpus_bleu
+from PIL import Image
 
 from common.cli import main, run_lightning
 from tests.helpers import write_reverse_corpus, write_shapes_dataset
@@ -81,3 +85,25 @@ def test_wrong_inputs_give_one_line_errors(translation_checkpoints, tmp_path, ca
     code, err = report(capsys, "--ckpt", str(best), "--split", "nosuchsplit", "--out", str(tmp_path / "r"))
     assert code == 2 and "nosuchsplit" in err and "no such file" in err
     assert not (tmp_path / "r").exists()  # nothing half-written
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (.ci/install installs it)")
+def test_the_html_report_shows_its_plots_in_a_headless_browser(translation_checkpoints, tmp_path, capsys):
+    _, best, _ = translation_checkpoints
+    out = tmp_path / "report"
+    code, err = report(capsys, "--ckpt", str(best), "--split", "test", "--out", str(out))
+    assert code == 0, err
+
+    def blue_pixels(html_file) -> int:
+        """Pixels of matplotlib's first colour (the bars of the BLEU-by-length plot) in a screenshot."""
+        shot = tmp_path / f"{html_file.stem}.png"
+        subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                        f"--screenshot={shot}", "--window-size=1200,6000", html_file.as_uri()],
+                       capture_output=True, timeout=120)
+        pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3).astype(int)
+        return int((np.abs(pixels - [31, 119, 180]).sum(axis=1) < 40).sum())
+
+    without_images = tmp_path / "no-images.html"
+    without_images.write_text(re.sub(r"<img [^>]*>", "", (out / "report.html").read_text()))
+    assert blue_pixels(out / "report.html") > 2000  # the plots are drawn ...
+    assert blue_pixels(without_images) == 0  # ... and nothing else on the page has their colour
