@@ -107,3 +107,17 @@ def test_the_html_report_shows_its_plots_in_a_headless_browser(translation_check
     without_images.write_text(re.sub(r"<img [^>]*>", "", (out / "report.html").read_text()))
     assert blue_pixels(out / "report.html") > 2000  # the plots are drawn ...
     assert blue_pixels(without_images) == 0  # ... and nothing else on the page has their colour
+
+
+def test_the_report_under_torchrun_equals_the_single_process_report(translation_checkpoints, tmp_path, capsys):
+    _, best, _ = translation_checkpoints
+    code, err = report(capsys, "--ckpt", str(best), "--split", "test", "--out", str(tmp_path / "single"))
+    assert code == 0, err
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+               "-m", "common.cli", "report", "--ckpt", str(best), "--split", "test", "--out", str(tmp_path / "ddp")]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (tmp_path / "ddp" / "hypotheses.txt").read_text() == (tmp_path / "single" / "hypotheses.txt").read_text()
+    ddp_scores = json.loads((tmp_path / "ddp" / "metrics.json").read_text())["checkpoints"][0]["scores"]
+    single_scores = json.loads((tmp_path / "single" / "metrics.json").read_text())["checkpoints"][0]["scores"]
+    assert ddp_scores == single_scores

@@ -2,6 +2,8 @@
 
 Decodes the split with every checkpoint and writes metrics.json, hypotheses.txt (first checkpoint; the
 others as hypotheses.<name>.txt), report.md (+ figures/) and a self-contained report.html.
+Under torchrun (`torchrun --nproc_per_node N -m common.cli report ...`) every process decodes its share
+of the split, the outputs are gathered by example, and the first process writes the report.
 """
 
 from __future__ import annotations
@@ -9,21 +11,25 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import yaml
 
 from common.checkpoint import CheckpointError, load_module, read_checkpoint
+from common.distributed import gather_by_id
 from common.inference import decoding_config, resolve_device
 from common.metrics import CAPTIONING_PROTOCOL, TRANSLATION_PROTOCOL
 from common.report import analysis, plots
 from common.report.render import Block, write_report
-from common.report.split import evaluation_module, load_split
+from common.report.split import SplitData, evaluation_module, load_split
 
 PROTOCOL = {"translation": TRANSLATION_PROTOCOL, "captioning": CAPTIONING_PROTOCOL}
 MAIN_METRIC = {"translation": "BLEU (cased)", "captioning": "BLEU-4"}
@@ -51,6 +57,25 @@ def machine() -> str:
     return f"{platform.node()} ({platform.processor() or platform.machine()}, {device}), torch {torch.__version__}"
 
 
+def process_group() -> tuple[int, int]:
+    """(rank, world size); under torchrun (WORLD_SIZE > 1) this joins the process group first."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), world
+
+
+def decode_shared(decode, module, data: SplitData, config, batch_size: int, device: torch.device) -> list[str]:
+    """Every process decodes examples rank, rank + world, ...; the outputs are gathered by example row."""
+    rank, world = process_group()
+    rows = list(range(rank, len(data.inputs), world))
+    shard = replace(data, inputs=[data.inputs[i] for i in rows], references=[data.references[i] for i in rows],
+                    lengths=[data.lengths[i] for i in rows])
+    return gather_by_id(list(zip(rows, decode(module, shard, config, batch_size, device))))
+
+
 def evaluate(path: Path, args: argparse.Namespace, device: torch.device, task: str | None) -> dict[str, Any]:
     """Decode the split with one checkpoint: its hypotheses, metrics, sentence scores and metadata."""
     raw = read_checkpoint(path)
@@ -59,7 +84,7 @@ def evaluate(path: Path, args: argparse.Namespace, device: torch.device, task: s
     data = load_split(task, path, args.split, args.data_dir)
     config = decoding_config(module.search_config, args.beam)
     print(f"captra report: decoding {len(data.inputs)} {data.name} examples with {path}", file=sys.stderr)
-    hypotheses = evaluation_module(task).decode(module, data, config, args.batch_size, device)
+    hypotheses = decode_shared(evaluation_module(task).decode, module, data, config, args.batch_size, device)
     metrics = module.score(hypotheses, data.references)
     return {
         "name": path.stem, "path": path, "task": task, "module": module, "data": data, "config": config,
@@ -156,7 +181,10 @@ def write_outputs(systems: list[dict[str, Any]], significance: dict[str, dict], 
 
 
 def run(args: argparse.Namespace) -> int:
+    rank, world = process_group()
     device = resolve_device(args.device)
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     paths = [Path(p) for p in args.ckpt]
     systems = [evaluate(paths[0], args, device, None)]
     systems += [evaluate(p, args, device, systems[0]["task"]) for p in paths[1:]]
@@ -165,6 +193,8 @@ def run(args: argparse.Namespace) -> int:
             system["name"] = f"{index + 1}:{system['name']}"
     if any(s["data"].inputs != systems[0]["data"].inputs for s in systems[1:]):
         raise CheckpointError("the checkpoints read different data for this split; compare runs of the same data")
+    if rank != 0:  # the other processes only decode their share
+        return 0
     baseline = systems[0]
     significance = {
         s["name"]: analysis.paired_bootstrap(s["task"], baseline["module"].score, baseline["hypotheses"], s["hypotheses"],
