@@ -12,16 +12,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
-import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from captioning.corpus import CaptionedImage, read_flickr8k, read_karpathy
 from captioning.encoder import ImageEncoder
 from captioning.features import FeatureStore, cached_features, default_cache_dir
 from captioning.images import image_transform, load_image
-from common.batching import ShardSampler, bucketed_train_loader, pad
+from common.batching import pad
+from common.datamodule import SplitDataModule
 from common.text import TextPipeline
 from common.textfile import DataError
 from common.vocab import BOS_ID, EOS_ID
@@ -73,7 +73,7 @@ def collate(items: list[tuple[CaptionExample, Tensor, str]]) -> dict[str, Any]:
     }
 
 
-class CaptioningDataModule(L.LightningDataModule):
+class CaptioningDataModule(SplitDataModule):
     """Flickr8k files, or any Karpathy split JSON (Flickr8k / Flickr30k / COCO).
 
     Args:
@@ -92,6 +92,8 @@ class CaptioningDataModule(L.LightningDataModule):
         seed: seed of the batch order.
     The image encoder (and so whether features are cached) comes from the model: `captra fit` attaches it.
     """
+
+    collate_fn = staticmethod(collate)
 
     def __init__(
         self,
@@ -153,10 +155,6 @@ class CaptioningDataModule(L.LightningDataModule):
                 raise RuntimeError("CaptioningDataModule needs an image encoder: use it with a CaptioningModule")
             self.attach(self.trainer.lightning_module.encoder)
 
-    def _splits(self, stage: str | None) -> list[str]:
-        return {"fit": ["train", self.val_split], "validate": [self.val_split], "test": [self.test_split],
-                "predict": [self.test_split]}.get(stage or "fit", [])
-
     @property
     def uses_cache(self) -> bool:
         return self.encoder is not None and self.encoder.frozen and self.cache_features
@@ -179,7 +177,7 @@ class CaptioningDataModule(L.LightningDataModule):
         """Build the feature caches once (on the first process of each node)."""
         self._attach_from_trainer()
         if self.uses_cache:
-            for split in self._splits(self.trainer.state.fn.value if self.trainer else "fit"):
+            for split in self.stage_splits(self.trainer.state.fn.value if self.trainer else "fit"):
                 cached_features(self.encoder, [i.path for i in self.read_split(split)], self.cache_dir,
                                 self.eval_batch_size, self.num_workers)
 
@@ -213,26 +211,6 @@ class CaptioningDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         self._attach_from_trainer()
-        for split in self._splits(stage):
+        for split in self.stage_splits(stage):
             if split not in self.datasets:
                 self.datasets[split] = self.build_dataset(split)
-
-    # --- loaders --------------------------------------------------------------------------
-    def train_dataloader(self) -> DataLoader:
-        dataset = self.datasets["train"]
-        lengths = [len(e.tgt) for e in dataset.examples]
-        return bucketed_train_loader(dataset, lengths, self.batch_size, self.seed, collate, self.num_workers, self.trainer)
-
-    def _eval_loader(self, split: str) -> DataLoader:
-        dataset = self.datasets[split]
-        return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=ShardSampler(len(dataset)),
-                          collate_fn=collate, num_workers=self.num_workers)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.val_split)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.test_split)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.test_split)

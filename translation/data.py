@@ -8,14 +8,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from common.text import TextPipeline, TokenizerKind
 from common.textfile import DataError, read_lines
 from common.vocab import BOS_ID, EOS_ID
-from common.batching import ShardSampler, bucketed_train_loader, pad
+from common.batching import pad
+from common.datamodule import SplitDataModule
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def collate(examples: list[ParallelExample]) -> dict[str, Any]:
     }
 
 
-class TranslationDataModule(L.LightningDataModule):
+class TranslationDataModule(SplitDataModule):
     """Multi30k-style parallel text: `train.en.gz`, `val.de`, `test_2016_flickr.en.gz`, ...
 
     Args:
@@ -77,6 +77,8 @@ class TranslationDataModule(L.LightningDataModule):
         num_workers: DataLoader worker processes.
         seed: seed of the batch order.
     """
+
+    collate_fn = staticmethod(collate)
 
     def __init__(
         self,
@@ -159,28 +161,6 @@ class TranslationDataModule(L.LightningDataModule):
         return ParallelDataset(examples)
 
     def setup(self, stage: str | None = None) -> None:
-        wanted = {"fit": ["train", self.val_split], "validate": [self.val_split], "test": [self.test_split],
-                  "predict": [self.test_split]}.get(stage or "fit", [])
-        for split in wanted:
+        for split in self.stage_splits(stage):
             if split not in self.datasets:
                 self.datasets[split] = self.build_dataset(split, train=split == "train")
-
-    # --- loaders --------------------------------------------------------------------------
-    def train_dataloader(self) -> DataLoader:
-        dataset = self.datasets["train"]
-        lengths = [len(e.tgt) for e in dataset.examples]
-        return bucketed_train_loader(dataset, lengths, self.batch_size, self.seed, collate, self.num_workers, self.trainer)
-
-    def _eval_loader(self, split: str) -> DataLoader:
-        dataset = self.datasets[split]
-        return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=ShardSampler(len(dataset)),
-                          collate_fn=collate, num_workers=self.num_workers)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.val_split)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.test_split)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.test_split)

@@ -1,0 +1,48 @@
+"""What both tasks' data modules share: datasets per split and the loaders over them."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import lightning as L
+from torch.utils.data import DataLoader, Dataset
+
+from common.batching import ShardSampler, bucketed_train_loader
+
+
+class SplitDataModule(L.LightningDataModule):
+    """Training batches bucketed by target length (resumable, split across DDP ranks) and evaluation
+    batches sharded across ranks without duplicates.
+
+    A subclass fills `self.datasets` (split name -> dataset whose `.examples` have `.tgt`) in `setup`,
+    sets `collate_fn`, and has `batch_size`, `eval_batch_size`, `num_workers`, `seed`, `val_split`,
+    `test_split` attributes.
+    """
+
+    collate_fn: Callable[[list[Any]], dict[str, Any]]
+    datasets: dict[str, Dataset]
+
+    def stage_splits(self, stage: str | None) -> list[str]:
+        """The splits a Lightning stage needs."""
+        return {"fit": ["train", self.val_split], "validate": [self.val_split], "test": [self.test_split],
+                "predict": [self.test_split]}.get(stage or "fit", [])
+
+    def train_dataloader(self) -> DataLoader:
+        dataset = self.datasets["train"]
+        lengths = [len(e.tgt) for e in dataset.examples]
+        return bucketed_train_loader(dataset, lengths, self.batch_size, self.seed, self.collate_fn,
+                                     self.num_workers, self.trainer)
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        dataset = self.datasets[split]
+        return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=ShardSampler(len(dataset)),
+                          collate_fn=self.collate_fn, num_workers=self.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.val_split)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.test_split)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.test_split)
