@@ -120,31 +120,29 @@ class ResumableDataLoader(DataLoader):
     Lightning stores `state_dict()` in checkpoints and, on resume, calls `load_state_dict`; the next
     epoch iterator then skips the batches already trained on, without loading them, so a resumed run
     sees exactly the batches an uninterrupted run would. `trained_batches` reports how many batches of
-    the current epoch the training loop has consumed (its own count is exact; the loader's is ahead by
-    the batches Lightning prefetches).
+    the current epoch the training loop has consumed (the loop's count, not the loader's: the loader runs
+    ahead by the batches Lightning prefetches).
     """
 
-    def __init__(self, *args: Any, trained_batches: Callable[[], int] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, trained_batches: Callable[[], int], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.trained_batches = trained_batches
-        self.served = 0  # batches of the current epoch handed out (including prefetched ones)
         self.resume_at = 0
 
     def __iter__(self) -> Iterator[Any]:
+        # A generator: the underlying iterator (and its seed draw) is created lazily at the first batch, which
+        # keeps a resumed run's random stream identical to the uninterrupted run's (tests/test_resume.py).
         skip, self.resume_at = self.resume_at, 0
         self.batch_sampler.skip = skip
-        self.served = skip
-        if skip:  # resuming: the interrupted run drew the iterator's seed before its checkpoint, not now
+        if skip:  # the interrupted run drew the iterator's seed before its checkpoint, not now
             with torch.random.fork_rng(devices=[]):
                 batches = super().__iter__()
         else:
             batches = super().__iter__()
-        for batch in batches:
-            self.served += 1
-            yield batch
+        yield from batches
 
     def state_dict(self) -> dict[str, int]:
-        return {"batches_trained": self.trained_batches() if self.trained_batches else self.served}
+        return {"batches_trained": self.trained_batches()}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.resume_at = int(state.get("batches_trained", 0))

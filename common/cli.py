@@ -36,19 +36,28 @@ INFERENCE_COMMANDS = {
 }
 
 
+def run_versions(root: Path, pattern: str = "") -> dict[int, Path]:
+    """N -> path for every `version_N{pattern}` under a run folder (pattern e.g. "/checkpoints/last.ckpt")."""
+    versions = {}
+    for path in root.glob(f"version_*{pattern}"):
+        name = path.relative_to(root).parts[0].split("_", 1)[1]
+        if name.isdigit():
+            versions[int(name)] = path
+    return versions
+
+
 def next_version(root: Path) -> int:
     """The first unused `version_N` under a run folder."""
-    taken = [int(p.name.split("_")[1]) for p in root.glob("version_*") if p.name.split("_")[1].isdigit()]
-    return max(taken, default=-1) + 1
+    return max(run_versions(root), default=-1) + 1
 
 
 def newest_last_checkpoint(root: Path) -> tuple[Path, int] | None:
     """The most recently written `version_N/checkpoints/last.ckpt` under a run folder, and its N."""
-    found = [p for p in root.glob("version_*/checkpoints/last.ckpt") if p.parent.parent.name.split("_")[1].isdigit()]
+    found = run_versions(root, "/checkpoints/last.ckpt")
     if not found:
         return None
-    newest = max(found, key=lambda p: p.stat().st_mtime)
-    return newest, int(newest.parent.parent.name.split("_")[1])
+    version = max(found, key=lambda n: found[n].stat().st_mtime)
+    return found[version], version
 
 
 class CaptraCLI(LightningCLI):

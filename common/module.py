@@ -123,11 +123,12 @@ class Seq2SeqModule(L.LightningModule):
         logits, attention = self(batch)
         targets = batch["tgt"][:, 1:]  # (B, T)
         nll = self._token_nll(logits, targets, self.label_smoothing)
-        loss = nll / self._global_tokens(targets)
         extra = self.auxiliary_loss(attention, batch)
+        tokens, finite = self._global_batch(targets, [nll] if extra is None else [nll, extra])
+        loss = nll / tokens
         if extra is not None:
             loss = loss + extra
-        if not self._all_ranks_finite(loss):
+        if not finite:
             return self._on_nonfinite_loss(loss)  # None: Lightning skips backward and the optimizer step
         if extra is not None:
             self.log("train/aux_loss", extra, batch_size=targets.size(0))
@@ -135,23 +136,20 @@ class Seq2SeqModule(L.LightningModule):
         self.log("train/tokens", float((targets != PAD_ID).sum()), reduce_fx="sum", batch_size=targets.size(0))
         return loss
 
-    def _global_tokens(self, targets: Tensor) -> Tensor:
-        """Target tokens of the global batch, divided by the world size.
+    def _global_batch(self, targets: Tensor, loss_terms: list[Tensor]) -> tuple[Tensor, bool]:
+        """Target tokens of the global batch divided by the world size, and whether every loss term is
+        finite on every process — one all-reduce under DDP.
 
-        Each rank's loss is its token NLL sum over this, so DDP's gradient average equals the gradient of
-        the per-token mean over the whole global batch, as one process with that batch would compute it.
+        Each rank's loss is its token NLL sum over those tokens, so DDP's gradient average equals the
+        gradient of the per-token mean over the whole global batch, as one process with that batch would
+        compute it; and all ranks agree on skipping a non-finite step.
         """
-        tokens = (targets != PAD_ID).sum().float()
-        if self._trainer is None or self.trainer.world_size == 1:
-            return tokens
-        return self.trainer.strategy.reduce(tokens, reduce_op="sum") / self.trainer.world_size
-
-    def _all_ranks_finite(self, loss: Tensor) -> bool:
-        """Whether the loss is finite on every process (they must agree to skip a step together)."""
-        finite = torch.isfinite(loss.detach()).float()
-        if self._trainer is not None and self.trainer.world_size > 1:
-            finite = self.trainer.strategy.reduce(finite, reduce_op="min")
-        return bool(finite > 0)
+        non_finite = sum((~torch.isfinite(term.detach())).float() for term in loss_terms)
+        totals = torch.stack([(targets != PAD_ID).sum().float(), non_finite])  # (2,)
+        world = self.trainer.world_size if self._trainer is not None else 1
+        if world > 1:
+            totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
+        return totals[0] / world, bool(totals[1] == 0)
 
     def _on_nonfinite_loss(self, loss: Tensor) -> None:
         """Skip the step, or stop the run with the weights of the last good step (configurable)."""
