@@ -1,7 +1,10 @@
 """Masked attention over a Memory: additive (Bahdanau) and multiplicative (Luong dot / general).
 
-Each attention projects the memory into keys once per batch (`project_keys`) and then scores one
-decoder query per step against them (`forward`), so the per-step cost is a single small matmul.
+Each attention projects the memory into keys once per batch (`project_keys`) and then scores the
+decoder queries of each step against them (`forward`), so the per-step cost is a single small matmul.
+
+Queries come in groups: G consecutive queries share one memory row (the G hypotheses of a beam),
+so beam search never copies the memory per hypothesis. Teacher forcing and greedy search have G = 1.
 """
 
 from __future__ import annotations
@@ -13,28 +16,44 @@ from torch import Tensor, nn
 
 AttentionKind = Literal["additive", "dot", "general", "none"]
 
+# Additive attention's (B, G, S, A) energy is computed this many elements at a time on the CPU:
+# 4 MiB chunks stay in the cache and off freshly mapped pages, where one large buffer (50 MB for a
+# 100-image caption beam) is memory-bound (benchmarks/attention_energy.py; docs/RESULTS.md).
+CPU_ENERGY_CHUNK = 1 << 20
+
 
 class Attention(nn.Module):
-    """Base class: `forward(query, memory)` -> context (B, D), weights (B, S)."""
+    """Base class: `forward(query, keys, states, mask)` -> context (B*G, D), weights (B*G, S)."""
 
     def project_keys(self, states: Tensor) -> Tensor:
         """(B, S, D) memory states -> (B, S, A) keys."""
         raise NotImplementedError
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        """(B, H) query, (B, S, A) keys -> (B, S) unnormalised scores."""
+        """(B, G, H) queries, (B, S, A) keys -> (B, G, S) unnormalised scores."""
         raise NotImplementedError
 
     def forward(self, query: Tensor, keys: Tensor, states: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        scores = self.score(query, keys)  # (B, S)
-        scores = scores.masked_fill(~mask, float("-inf"))
-        weights = torch.softmax(scores, dim=-1)  # (B, S); exactly 0 on padding
-        context = torch.bmm(weights.unsqueeze(1), states).squeeze(1)  # (B, D)
-        return context, weights
+        """query (B*G, H); keys (B, S, A), states (B, S, D), mask (B, S) -> context (B*G, D), weights (B*G, S)."""
+        batch = states.size(0)
+        if query.size(0) % batch:
+            raise ValueError(f"{query.size(0)} queries cannot be grouped over {batch} memory rows")
+        grouped = query.view(batch, query.size(0) // batch, query.size(1))  # (B, G, H)
+        scores = self.score(grouped, keys)  # (B, G, S)
+        scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
+        weights = torch.softmax(scores, dim=-1)  # (B, G, S); exactly 0 on padding
+        context = torch.bmm(weights, states)  # (B, G, D)
+        return context.flatten(0, 1), weights.flatten(0, 1)
 
 
 class AdditiveAttention(Attention):
-    """Bahdanau et al. (2015): score = v^T tanh(W_k s + W_q q)."""
+    """Bahdanau et al. (2015): score = v^T tanh(W_k s + W_q q + b).
+
+    Computed as 2 v^T sigmoid(2 (W_k s + W_q q + b)), since tanh(x) = 2 sigmoid(2x) - 1: the two differ by
+    the constant v^T 1 per query, which the softmax ignores, so the weights are the same. The elementwise
+    nonlinearity over (B, G, S, A) is the largest cost of batched beam search, and PyTorch's CPU sigmoid
+    is several times faster than its tanh (benchmarks/attention_energy.py). The keys hold 2 W_k s.
+    """
 
     def __init__(self, query_size: int, memory_size: int, attention_size: int) -> None:
         super().__init__()
@@ -43,11 +62,21 @@ class AdditiveAttention(Attention):
         self.energy_layer = nn.Linear(attention_size, 1, bias=False)
 
     def project_keys(self, states: Tensor) -> Tensor:
-        return self.key_layer(states)  # (B, S, A)
+        return self.key_layer(states).mul_(2.0)  # (B, S, A): 2 W_k s
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        projected_query = self.query_layer(query).unsqueeze(1)  # (B, 1, A)
-        return self.energy_layer(torch.tanh(keys + projected_query)).squeeze(2)  # (B, S)
+        projected_query = self.query_layer(query).mul_(2.0).unsqueeze(2)  # (B, G, 1, A): 2 (W_q q + b)
+        batch = keys.size(0)
+        rows = batch  # memory rows per chunk of the energy
+        if keys.device.type == "cpu":
+            rows = max(1, CPU_ENERGY_CHUNK // (projected_query.size(1) * keys.size(1) * keys.size(2)))
+        scores = [self._energy(keys[i : i + rows], projected_query[i : i + rows]) for i in range(0, batch, rows)]
+        return scores[0] if len(scores) == 1 else torch.cat(scores)  # (B, G, S)
+
+    def _energy(self, keys: Tensor, projected_query: Tensor) -> Tensor:
+        """keys (b, S, A), projected query (b, G, 1, A) -> (b, G, S) scores."""
+        energy = (keys.unsqueeze(1) + projected_query).sigmoid_()  # (b, G, S, A), one buffer
+        return self.energy_layer(energy).squeeze(3).mul_(2.0)
 
 
 class DotAttention(Attention):
@@ -65,7 +94,7 @@ class DotAttention(Attention):
         return states  # (B, S, D)
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        return torch.bmm(keys, query.unsqueeze(2)).squeeze(2)  # (B, S)
+        return torch.bmm(query, keys.transpose(1, 2))  # (B, G, S)
 
 
 class GeneralAttention(DotAttention):

@@ -103,15 +103,18 @@ class AttentionDecoder(nn.Module):
     def _advance(
         self, embedded: Tensor, state: DecoderState, memory: Memory
     ) -> tuple[Tensor, DecoderState, Tensor | None]:
-        """One recurrent step. embedded (B, E) -> features (B, F), new state, weights (B, S) or None."""
-        query = state.hidden[:, -1]  # (B, H): top layer h_{t-1}
+        """One recurrent step. embedded (B*G, E) -> features (B*G, F), new state, weights (B*G, S) or None.
+
+        The state has B*G rows, G per memory row (the hypotheses of a beam; G = 1 in training).
+        """
+        query = state.hidden[:, -1]  # (B*G, H): top layer h_{t-1}
         if self.attention is None:
             context, weights = embedded.new_zeros(embedded.size(0), 0), None
         else:
-            context, weights = self.attention(query, memory.keys, memory.states, memory.mask)  # (B, D), (B, S)
+            context, weights = self.attention(query, memory.keys, memory.states, memory.mask)  # (B*G, D), (B*G, S)
             if self.gate is not None:
-                context = torch.sigmoid(self.gate(query)) * context  # (B, D)
-        layer_input = torch.cat([embedded, context], dim=1)  # (B, E + D)
+                context = torch.sigmoid(self.gate(query)) * context  # (B*G, D)
+        layer_input = torch.cat([embedded, context], dim=1)  # (B*G, E + D)
         hiddens, cells = [], []
         for layer, cell in enumerate(self.cells):
             if state.cell is None:
@@ -122,7 +125,7 @@ class AttentionDecoder(nn.Module):
             hiddens.append(h)
             layer_input = self.dropout(h)
         new_state = DecoderState(torch.stack(hiddens, 1), torch.stack(cells, 1) if cells else None)
-        features = torch.cat([hiddens[-1], context, embedded], dim=1)  # (B, H + D + E)
+        features = torch.cat([hiddens[-1], context, embedded], dim=1)  # (B*G, H + D + E)
         return features, new_state, weights
 
     def readout(self, features: Tensor) -> Tensor:
@@ -149,6 +152,9 @@ class AttentionDecoder(nn.Module):
     def step(
         self, tokens: Tensor, state: DecoderState, memory: Memory
     ) -> tuple[Tensor, DecoderState, Tensor | None]:
-        """Search step on a prepared memory. tokens (B,) -> logits (B, V), new state, weights (B, S)."""
+        """Search step on a prepared memory (B rows). tokens (B*G,) -> logits (B*G, V), new state, weights (B*G, S).
+
+        G consecutive tokens and state rows share one memory row (a beam's hypotheses).
+        """
         features, state, weights = self._advance(self.embedding(tokens), state, memory)
         return self.readout(features), state, weights

@@ -29,7 +29,7 @@ class Memory:
         return self.mask.sum(dim=1)
 
     def select(self, index: Tensor) -> "Memory":
-        """Rows `index` (K,) of every tensor: expands for beams, drops finished sentences."""
+        """Rows `index` (K,) of every tensor (e.g. drops finished sentences)."""
         return Memory(
             states=self.states.index_select(0, index),
             mask=self.mask.index_select(0, index),

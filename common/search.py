@@ -63,16 +63,17 @@ def length_limits(memory: Memory, config: SearchConfig) -> tuple[Tensor, Tensor]
 def constrain(log_probs: Tensor, step: int, min_len: Tensor, max_len: Tensor) -> Tensor:
     """Forbid `<pad>` and `<s>`, forbid `</s>` before min_len tokens, force it once max_len tokens are written.
 
-    log_probs (N, V); min_len, max_len (N,).
+    log_probs (N, V), changed in place and returned; min_len, max_len (N,).
     """
-    log_probs = log_probs.clone()
     log_probs[:, [PAD_ID, BOS_ID]] = float("-inf")  # never generated
     too_short = step < min_len  # (N,)
-    log_probs[:, EOS_ID] = log_probs[:, EOS_ID].masked_fill(too_short, float("-inf"))
-    at_limit = (step >= max_len).unsqueeze(1)  # (N, 1)
-    not_eos = torch.ones_like(log_probs, dtype=torch.bool)
-    not_eos[:, EOS_ID] = False
-    return log_probs.masked_fill(at_limit & not_eos, float("-inf"))
+    log_probs[:, EOS_ID].masked_fill_(too_short, float("-inf"))
+    at_limit = (step >= max_len).nonzero().squeeze(1)  # rows that must end now
+    if at_limit.numel():
+        eos = log_probs[at_limit, EOS_ID]
+        log_probs[at_limit] = float("-inf")
+        log_probs[at_limit, EOS_ID] = eos
+    return log_probs
 
 
 def search(decoder: Decoder, memory: Memory, config: SearchConfig, keep_attention: bool = False) -> list[list[Hypothesis]]:
@@ -135,28 +136,28 @@ def beam_search(
     """Batched beam search; returns up to `n_best` hypotheses per input, best first.
 
     A sentence finishes once `beam_size` hypotheses have ended with `</s>` (or at its max length);
-    it then leaves the batch. Scores are length-normalised log-probabilities.
+    it then leaves the batch. Scores are length-normalised log-probabilities. The memory keeps one
+    row per sentence: its K hypotheses are K consecutive decoder rows that attend over that row.
     """
     beam = config.beam_size
-    memory = decoder.prepare(memory)
+    memory = decoder.prepare(memory)  # (n, S, ...) for the n active sentences
     min_len, max_len = length_limits(memory, config)  # (B,)
     batch, device = memory.states.size(0), memory.states.device
-    rows = torch.arange(batch, device=device).repeat_interleave(beam)  # (B*K,)
-    memory = memory.select(rows)
-    state = decoder.init_state(memory)
-    sentence_ids = torch.arange(batch, device=device)  # (n,) original index of each active sentence
+    state = decoder.init_state(memory).select(torch.arange(batch, device=device).repeat_interleave(beam))  # n*K rows
+    row_min, row_max = min_len.repeat_interleave(beam), max_len.repeat_interleave(beam)  # (n*K,)
+    sentence_max = max_len.tolist()
+    sentence_ids = list(range(batch))  # original index of each active sentence
     scores = torch.full((batch, beam), float("-inf"), device=device)
     scores[:, 0] = 0.0  # (n, K): only one live beam at the start, so no duplicates
     history = torch.empty(batch, beam, 0, dtype=torch.long, device=device)  # (n, K, t)
     attention_history: Tensor | None = None  # (n, K, t, S)
     tokens = torch.full((batch * beam,), BOS_ID, dtype=torch.long, device=device)
+    beam_offsets = torch.arange(beam, device=device)  # (K,)
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
 
-    for step in range(int(max_len.max()) + 1):
-        active = sentence_ids.numel()
+    for step in range(max(sentence_max) + 1):
+        active = len(sentence_ids)
         logits, state, weights = decoder.step(tokens, state, memory)  # (n*K, V)
-        row_min = min_len[sentence_ids].repeat_interleave(beam)
-        row_max = max_len[sentence_ids].repeat_interleave(beam)
         log_probs = constrain(torch.log_softmax(logits.float(), dim=-1), step, row_min, row_max)
         vocab = log_probs.size(1)
         candidates = (scores.view(-1, 1) + log_probs).view(active, beam * vocab)  # (n, K*V)
@@ -170,16 +171,17 @@ def beam_search(
             )
 
         # Hypotheses that end here: `</s>` among the K best candidates.
-        ranks = torch.arange(top_index.size(1), device=device).unsqueeze(0)  # (1, 2K)
-        ends = (token == EOS_ID) & (ranks < beam) & torch.isfinite(top_scores)
-        for i, j in ends.nonzero().tolist():
-            sid = int(sentence_ids[i])
-            if len(finished[sid]) >= beam:
-                continue
-            k = int(origin[i, j])
-            hyp_attention = None if attention_history is None else attention_history[i, k, :-1].cpu()  # (t, S)
-            normalised = float(top_scores[i, j]) / gnmt_length_penalty(step + 1, config.length_penalty)
-            finished[sid].append(Hypothesis(history[i, k].tolist(), normalised, hyp_attention))
+        ends = (token[:, :beam] == EOS_ID) & torch.isfinite(top_scores[:, :beam])  # (n, K)
+        rows, ranks = ends.nonzero(as_tuple=True)  # in score order within each sentence
+        if rows.numel():
+            beams = origin[rows, ranks]
+            ended = zip(rows.tolist(), history[rows, beams].tolist(), top_scores[rows, ranks].tolist())
+            penalty = gnmt_length_penalty(step + 1, config.length_penalty)
+            for position, (i, tokens_so_far, score) in enumerate(ended):
+                sid = sentence_ids[i]
+                if len(finished[sid]) < beam:
+                    hyp_attention = None if attention_history is None else attention_history[i, beams[position], :-1].cpu()
+                    finished[sid].append(Hypothesis(tokens_so_far, score / penalty, hyp_attention))  # attention (t, S)
 
         # Beams that go on: the K best candidates that do not end (stable order keeps score order).
         go_on = torch.argsort((token == EOS_ID).int(), dim=1, stable=True)[:, :beam]  # (n, K)
@@ -191,18 +193,20 @@ def beam_search(
             attention_history = attention_history.view(active * beam, *attention_history.shape[2:])[beam_rows]
             attention_history = attention_history.view(active, beam, *attention_history.shape[1:])
 
-        done = torch.tensor([len(finished[int(s)]) >= beam for s in sentence_ids], device=device)
-        done |= step >= max_len[sentence_ids]
-        if bool(done.all()):
+        done = [len(finished[sid]) >= beam or step >= sentence_max[sid] for sid in sentence_ids]
+        if all(done):
             break
-        keep = (~done).nonzero().squeeze(1)  # (n',)
-        kept_rows = (keep.unsqueeze(1) * beam + torch.arange(beam, device=device)).view(-1)  # (n'*K,)
-        state = state.select(beam_rows[kept_rows])
-        if keep.numel() < active:
-            memory = memory.select(kept_rows)
-            sentence_ids, scores, history = sentence_ids[keep], scores[keep], history[keep]
+        if any(done):  # finished sentences leave the batch
+            kept = [i for i, sentence_done in enumerate(done) if not sentence_done]
+            keep = torch.tensor(kept, device=device)  # (n',)
+            kept_rows = (keep.unsqueeze(1) * beam + beam_offsets).view(-1)  # (n'*K,)
+            memory, beam_rows = memory.select(keep), beam_rows[kept_rows]
+            row_min, row_max = row_min[kept_rows], row_max[kept_rows]
+            sentence_ids = [sentence_ids[i] for i in kept]
+            scores, history, token = scores[keep], history[keep], token[keep]
             if attention_history is not None:
                 attention_history = attention_history[keep]
-        tokens = token[keep].view(-1) if keep.numel() < active else token.view(-1)
+        state = state.select(beam_rows)
+        tokens = token.reshape(-1)  # (n*K,)
 
     return [sorted(hyps, key=lambda h: -h.score)[: config.n_best] for hyps in finished]

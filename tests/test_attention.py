@@ -28,3 +28,53 @@ def test_dot_attention_refuses_mismatched_sizes():
 
 def test_none_builds_no_attention():
     assert build_attention("none", 16, 16, 8) is None
+
+
+@pytest.mark.parametrize("kind", ["additive", "dot", "general"])
+def test_grouped_queries_equal_each_query_with_its_own_copy_of_the_memory(kind):
+    """Beam search attends G hypotheses over one memory row; that must equal copying the row G times."""
+    torch.manual_seed(1)
+    attention = build_attention(kind, query_size=16, memory_size=16, attention_size=8)
+    memory = random_memory([5, 2, 4])
+    group = 3
+    query = torch.randn(3 * group, 16)  # rows 0-2 attend over memory row 0, 3-5 over row 1, ...
+    keys = attention.project_keys(memory.states)
+    context, weights = attention(query, keys, memory.states, memory.mask)
+    copied = memory.select(torch.arange(3).repeat_interleave(group))
+    context_copied, weights_copied = attention(query, attention.project_keys(copied.states), copied.states, copied.mask)
+    assert context.shape == (9, 16) and weights.shape == (9, 5)
+    assert torch.allclose(context, context_copied, atol=1e-6)
+    assert torch.allclose(weights, weights_copied, atol=1e-6)
+    assert torch.all(weights[3:6, 2:] == 0)  # padding of memory row 1
+    with pytest.raises(ValueError, match="cannot be grouped"):
+        attention(query[:8], keys, memory.states, memory.mask)
+
+
+@pytest.mark.parametrize("scale", [0.1, 1.0, 10.0])
+def test_additive_attention_weights_are_bahdanaus_tanh_formula(scale):
+    """The sigmoid form differs from v^T tanh(W_k s + W_q q + b) by a constant per query: same weights."""
+    torch.manual_seed(2)
+    attention = build_attention("additive", query_size=12, memory_size=16, attention_size=6)
+    memory = random_memory([7, 3])
+    states = memory.states.masked_fill(~memory.mask.unsqueeze(2), 0.0) * scale
+    query = torch.randn(2, 12) * scale
+    _, weights = attention(query, attention.project_keys(states), states, memory.mask)
+    energy = torch.tanh(attention.key_layer(states) + attention.query_layer(query).unsqueeze(1))  # (B, S, A)
+    scores = attention.energy_layer(energy).squeeze(2).masked_fill(~memory.mask, float("-inf"))
+    assert torch.allclose(weights, torch.softmax(scores, dim=-1), atol=1e-6)
+    assert weights[0].std() > 1e-3  # the weights are not trivially uniform
+
+
+def test_cpu_energy_chunks_give_the_same_scores_as_one_buffer(monkeypatch):
+    import common.attention as attention_module
+
+    torch.manual_seed(3)
+    attention = build_attention("additive", query_size=8, memory_size=16, attention_size=4)
+    memory = random_memory([6, 6, 3, 5, 2])
+    query = torch.randn(10, 8)  # two hypotheses per memory row
+    keys = attention.project_keys(memory.states)
+    whole = attention(query, keys, memory.states, memory.mask)
+    monkeypatch.setattr(attention_module, "CPU_ENERGY_CHUNK", 2 * 6 * 4 * 2)  # two memory rows per chunk
+    chunked = attention(query, keys, memory.states, memory.mask)
+    for a, b in zip(whole, chunked):
+        assert torch.allclose(a, b, atol=1e-6)
