@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import platform
 import subprocess
+import time
+from collections.abc import Callable
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from common.cli import run_lightning
 
@@ -24,3 +27,33 @@ def metadata() -> dict[str, object]:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     return {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "machine": platform.processor() or platform.machine(), "commit": commit}
+
+
+def matmul_flops_per_s(m: int, k: int, n: int, repeats: int = 20) -> float:
+    """This machine's fp32 `torch.mm` speed for an (m, k) x (k, n) product: the physical reference."""
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    torch.mm(a, b)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        torch.mm(a, b)
+    return 2 * m * k * n * repeats / (time.perf_counter() - start)
+
+
+def matmul_ceiling(batched: Callable[[], object], batched_s: float, single_s: float,
+                   shape: tuple[int, int, int]) -> dict[str, float]:
+    """How close batched decoding is to doing nothing but its matmuls at the machine's matmul speed.
+
+    `batched` is run once more under torch.utils.flop_counter (matmul, conv and attention FLOPs;
+    recurrent layers run by oneDNN/cuDNN kernels, such as the packed encoder LSTM, are not counted).
+    `speedup_ceiling` is the one-at-a-time time over that matmul-only time: the speedup batching
+    would reach if everything but the matmuls were free.
+    """
+    with FlopCounterMode(display=False) as counter:
+        batched()
+    flops = counter.get_total_flops()
+    peak = matmul_flops_per_s(*shape)
+    floor = flops / peak
+    return {"batched_gflop": round(flops / 1e9, 2), "matmul_gflop_per_s": round(peak / 1e9, 2),
+            "matmul_shape": list(shape), "matmul_only_s": round(floor, 3),
+            "batched_fraction_of_matmul_peak": round(floor / batched_s, 3),
+            "speedup_ceiling": round(single_s / floor, 2)}

@@ -1,7 +1,9 @@
 """Beam search on a test set: batched (one (sentences x beam) tensor) against one sentence at a time.
 
 Both go through the same `translate_ids` path with the same model; only the batch size differs.
-Prints one JSON object: sentences/s of each, their ratio, and whether the hypotheses are identical.
+Prints one JSON object: sentences/s of each, their ratio, whether the hypotheses are identical, and
+(`limits`) the matmul FLOPs of the batched run against this machine's fp32 matmul speed on the decoder
+cell's shape: the speedup batching could reach if everything but the matmuls were free.
 
     python benchmarks/beam_batched_vs_single.py --ckpt CKPT [--data-dir ../shared/data/multi30k]
         [--src en] [--split test_2016_flickr] [--beam 5] [--batch-size 128] [--limit N]
@@ -11,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from _setup import matmul_ceiling, metadata
 from common.checkpoint import load_module
 from common.textfile import read_lines
 from translation.data import split_path
@@ -48,7 +49,12 @@ def main() -> None:
         start = time.perf_counter()
         outputs[name] = translate_ids(module, encoded, config, batch_size, device)
         timings[name] = time.perf_counter() - start
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    cell = module.decoder.cells[0]
+    limits = {}
+    if device.type == "cpu":  # the FLOP counter and the matmul reference run on the CPU
+        limits = matmul_ceiling(lambda: translate_ids(module, encoded, config, args.batch_size, device),
+                                timings["batched"], timings["single"],
+                                (args.batch_size * args.beam, cell.input_size, cell.weight_ih.size(0)))
     print(json.dumps({
         "benchmark": "beam_batched_vs_single",
         "sentences": len(lines),
@@ -59,10 +65,9 @@ def main() -> None:
         "speedup": round(timings["single"] / timings["batched"], 2),
         "identical_hypotheses": outputs["batched"] == outputs["single"],
         "differing_sentences": sum(a != b for a, b in zip(outputs["batched"], outputs["single"])),
+        "limits": limits,
         "device": str(device),
-        "torch_threads": torch.get_num_threads(),
-        "machine": platform.processor() or platform.machine(),
-        "commit": commit,
+        **metadata(),
         "checkpoint": args.ckpt,
     }, indent=1))
 

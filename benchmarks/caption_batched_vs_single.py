@@ -4,7 +4,9 @@ One image at a time is how the popular Show-Attend-Tell tutorials caption. Both 
 model and `captioning.caption.caption_batches`; only the batch size differs. Two comparisons:
 - "end_to_end": preprocessed images -> CNN -> beam search (what `captra caption` does);
 - "decoder": cached region features -> beam search (validation / test with the feature cache).
-Prints one JSON object with captions/s of each, the ratios, and whether the captions are identical.
+Prints one JSON object with captions/s of each, the ratios, whether the captions are identical, and
+for the decoder (`limits`) its matmul FLOPs against this machine's fp32 matmul speed on the decoder
+cell's shape: the speedup batching could reach if everything but the matmuls were free.
 
     python benchmarks/caption_batched_vs_single.py --ckpt CKPT [--data-dir ../shared/data/flickr8k]
         [--images 500] [--beam 3] [--batch-size 100] [--device cpu]
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from _setup import metadata
+from _setup import matmul_ceiling, metadata
 from captioning.caption import caption_batches
 from captioning.corpus import read_flickr8k
 from captioning.images import read_image_tensor
@@ -55,8 +57,9 @@ def main() -> None:
 
     result: dict[str, object] = {"benchmark": "caption_batched_vs_single", "images": len(images), "beam": args.beam,
                                  "batch_size": args.batch_size}
+    decoder_seconds: dict[str, float] = {}
     for name, inputs, kind in (("end_to_end", tensors, "images"), ("decoder", features, "features")):
-        seconds, captions = {}, {}
+        seconds, captions = decoder_seconds if kind == "features" else {}, {}
         for mode, batch_size in (("batched", args.batch_size), ("single", 1)):
             seconds[mode], hypotheses = timed(lambda: caption_batches(module, inputs, config, batch_size, device, kind=kind))
             captions[mode] = [h.tokens for h in hypotheses]
@@ -67,6 +70,11 @@ def main() -> None:
             "identical_captions": captions["batched"] == captions["single"],
             "differing_captions": sum(a != b for a, b in zip(captions["batched"], captions["single"])),
         }
+    cell = module.decoder.cells[0]
+    if device.type == "cpu":  # the FLOP counter and the matmul reference run on the CPU
+        result["decoder"]["limits"] = matmul_ceiling(
+            lambda: caption_batches(module, features, config, args.batch_size, device, kind="features"),
+            decoder_seconds["batched"], decoder_seconds["single"], (args.batch_size * args.beam, cell.input_size, cell.weight_ih.size(0)))
     result.update({**metadata(), "checkpoint": args.ckpt})
     print(json.dumps(result, indent=1))
 

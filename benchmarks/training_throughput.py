@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
-from _setup import build, metadata
+from _setup import build, matmul_flops_per_s, metadata
 from common.memory import Memory, padding_mask
 from common.vocab import PAD_ID
 from translation.data import collate
@@ -67,15 +67,6 @@ def run(module, batches, loss_fn) -> tuple[float, int]:
             loss_fn(module, batch).backward()
     module.zero_grad()
     return seconds, counter.get_total_flops()
-
-
-def matmul_flops_per_s(m: int, k: int, n: int, repeats: int = 20) -> float:
-    a, b = torch.randn(m, k), torch.randn(k, n)
-    torch.mm(a, b)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        torch.mm(a, b)
-    return 2 * m * k * n * repeats / (time.perf_counter() - start)
 
 
 def main() -> None:

@@ -160,7 +160,7 @@ def beam_search(
         logits, state, weights = decoder.step(tokens, state, memory)  # (n*K, V)
         log_probs = constrain(torch.log_softmax(logits.float(), dim=-1), step, row_min, row_max)
         vocab = log_probs.size(1)
-        candidates = (scores.view(-1, 1) + log_probs).view(active, beam * vocab)  # (n, K*V)
+        candidates = log_probs.add_(scores.view(-1, 1)).view(active, beam * vocab)  # (n, K*V) hypothesis scores
         top_scores, top_index = candidates.topk(min(2 * beam, beam * vocab), dim=1)  # (n, 2K)
         origin, token = top_index // vocab, top_index % vocab  # (n, 2K) beam of origin, new token
 

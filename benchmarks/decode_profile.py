@@ -1,0 +1,84 @@
+"""Where batched beam search spends its time: torch.profiler over one decoding pass, top operators.
+
+Runs the same batched decode as beam_batched_vs_single.py (translation) or the "decoder" path of
+caption_batched_vs_single.py (captioning, cached region features) under the profiler and prints one
+JSON object: the operators by self time (ms and share), and the share of the matmul operators.
+
+    python benchmarks/decode_profile.py --ckpt CKPT --task translation [--limit 1000] [--beam 5] [--batch-size 128]
+    python benchmarks/decode_profile.py --ckpt CKPT --task captioning [--limit 300] [--beam 3] [--batch-size 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from _setup import metadata
+from captioning.caption import caption_batches
+from captioning.corpus import read_flickr8k
+from captioning.images import read_image_tensor
+from common.checkpoint import load_module
+from common.textfile import read_lines
+from translation.data import split_path
+from translation.translate import translate_ids
+
+MATMUL_OPS = {"aten::addmm", "aten::mm", "aten::bmm", "aten::mkldnn_rnn_layer"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ckpt", required=True)
+    parser.add_argument("--task", choices=["translation", "captioning"], required=True)
+    parser.add_argument("--data-dir", default=None, help="default: ../shared/data/multi30k or ../shared/data/flickr8k")
+    parser.add_argument("--limit", type=int, default=None, help="sentences / test images (default 1000 / 300)")
+    parser.add_argument("--beam", type=int, default=None, help="default 5 (translation) / 3 (captioning)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default 128 / 100")
+    parser.add_argument("--top", type=int, default=15)
+    args = parser.parse_args()
+
+    device = torch.device("cpu")
+    module = load_module(args.ckpt, task=args.task).to(device)
+    if args.task == "translation":
+        beam, batch_size, limit = args.beam or 5, args.batch_size or 128, args.limit or 1000
+        lines = read_lines(split_path(Path(args.data_dir or "../shared/data/multi30k"), "test_2016_flickr", "en"))[:limit]
+        inputs = [module.texts["src"].encode(line) for line in lines]
+        config = replace(module.search_config, strategy="beam", beam_size=beam, n_best=1)
+
+        def decode() -> object:
+            return translate_ids(module, inputs, config, batch_size, device)
+    else:
+        beam, batch_size, limit = args.beam or 3, args.batch_size or 100, args.limit or 300
+        data_dir = Path(args.data_dir or "../shared/data/flickr8k")
+        images = read_flickr8k(data_dir, "test", data_dir / "images")[:limit]
+        with torch.no_grad():
+            features = [module.encoder.regions(read_image_tensor(image.path, module.encoder.spec).unsqueeze(0))[0].half()
+                        for image in images]  # (S, C) each, as the feature cache stores them
+        config = replace(module.search_config, strategy="beam", beam_size=beam, n_best=1)
+
+        def decode() -> object:
+            return caption_batches(module, features, config, batch_size, device, kind="features")
+
+    decode()  # warm-up
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        decode()
+    events = sorted(profiler.key_averages(), key=lambda event: -event.self_cpu_time_total)
+    total = sum(event.self_cpu_time_total for event in events)
+    matmul = sum(event.self_cpu_time_total for event in events if event.key in MATMUL_OPS)
+    print(json.dumps({
+        "benchmark": "decode_profile", "task": args.task, "inputs": limit, "beam": beam, "batch_size": batch_size,
+        "profiled_ms": round(total / 1e3, 1),
+        "matmul_share": round(matmul / total, 3),
+        "top_operators": [{"op": event.key, "calls": event.count, "self_ms": round(event.self_cpu_time_total / 1e3, 1),
+                           "share": round(event.self_cpu_time_total / total, 3)} for event in events[: args.top]],
+        **metadata(),
+        "checkpoint": args.ckpt,
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    main()
