@@ -16,9 +16,10 @@ from torch import Tensor, nn
 
 AttentionKind = Literal["additive", "dot", "general", "none"]
 
-# Additive attention's (B, G, S, A) energy is computed this many elements at a time on the CPU:
-# 4 MiB chunks stay in the cache and off freshly mapped pages, where one large buffer (50 MB for a
-# 100-image caption beam) is memory-bound (benchmarks/attention_energy.py; docs/RESULTS.md).
+# At inference on the CPU, additive attention's (B, G, S, A) energy is computed this many elements at
+# a time in one reused buffer: 4 MiB stays in the cache, where one large buffer per step (50 MB for a
+# 100-image caption beam) is memory-bound, and fresh chunks per step depend on the allocator's mood
+# (benchmarks/attention_energy.py; docs/RESULTS.md).
 CPU_ENERGY_CHUNK = 1 << 20
 
 
@@ -66,17 +67,24 @@ class AdditiveAttention(Attention):
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
         projected_query = self.query_layer(query).mul_(2.0).unsqueeze(2)  # (B, G, 1, A): 2 (W_q q + b)
-        batch = keys.size(0)
-        rows = batch  # memory rows per chunk of the energy
-        if keys.device.type == "cpu":
-            rows = max(1, CPU_ENERGY_CHUNK // (projected_query.size(1) * keys.size(1) * keys.size(2)))
-        scores = [self._energy(keys[i : i + rows], projected_query[i : i + rows]) for i in range(0, batch, rows)]
-        return scores[0] if len(scores) == 1 else torch.cat(scores)  # (B, G, S)
+        if keys.device.type == "cpu" and not torch.is_grad_enabled():
+            return self._score_in_chunks(projected_query, keys)
+        energy = (keys.unsqueeze(1) + projected_query).sigmoid_()  # (B, G, S, A)
+        return self.energy_layer(energy).squeeze(3).mul_(2.0)  # (B, G, S)
 
-    def _energy(self, keys: Tensor, projected_query: Tensor) -> Tensor:
-        """keys (b, S, A), projected query (b, G, 1, A) -> (b, G, S) scores."""
-        energy = (keys.unsqueeze(1) + projected_query).sigmoid_()  # (b, G, S, A), one buffer
-        return self.energy_layer(energy).squeeze(3).mul_(2.0)
+    def _score_in_chunks(self, projected_query: Tensor, keys: Tensor) -> Tensor:
+        """Inference on the CPU: the energy a few memory rows at a time, in one reused buffer that stays
+        in the cache. projected_query (B, G, 1, A), keys (B, S, A) -> (B, G, S)."""
+        batch, group, positions, size = keys.size(0), projected_query.size(1), keys.size(1), keys.size(2)
+        rows = max(1, min(batch, CPU_ENERGY_CHUNK // (group * positions * size)))
+        buffer = keys.new_empty(rows, group, positions, size)
+        scores = keys.new_empty(batch, group, positions)
+        energy_weight = self.energy_layer.weight.view(-1)  # (A,)
+        for start in range(0, batch, rows):
+            end = min(start + rows, batch)
+            energy = torch.add(keys[start:end].unsqueeze(1), projected_query[start:end], out=buffer[: end - start])
+            torch.mv(energy.sigmoid_().view(-1, size), energy_weight, out=scores[start:end].view(-1))
+        return scores.mul_(2.0)
 
 
 class DotAttention(Attention):

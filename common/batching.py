@@ -150,7 +150,7 @@ class ResumableDataLoader(DataLoader):
 
 def bucketed_train_loader(
     dataset: Sized, lengths: Sequence[int], batch_size: int, seed: int, collate_fn: Callable, num_workers: int,
-    trainer: Any = None,
+    trainer: Any = None, pin_memory: bool = False,
 ) -> ResumableDataLoader:
     """Training batches of similar lengths, in an order fixed by (seed, epoch), resumable mid-epoch."""
 
@@ -159,4 +159,5 @@ def bucketed_train_loader(
 
     sampler = BucketBatchSampler(EpochRandomSampler(dataset, seed), batch_size, False, lengths, seed=seed)
     return ResumableDataLoader(dataset, batch_sampler=sampler, collate_fn=collate_fn, num_workers=num_workers,
-                               persistent_workers=num_workers > 0, trained_batches=trained_batches)
+                               persistent_workers=num_workers > 0, pin_memory=pin_memory,
+                               trained_batches=trained_batches)

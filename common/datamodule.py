@@ -27,16 +27,21 @@ class SplitDataModule(L.LightningDataModule):
         return {"fit": ["train", self.val_split], "validate": [self.val_split], "test": [self.test_split],
                 "predict": [self.test_split]}.get(stage or "fit", [])
 
+    @property
+    def pin_memory(self) -> bool:
+        """Batches go to page-locked memory when training on a GPU (Lightning then copies them non-blocking)."""
+        return self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+
     def train_dataloader(self) -> DataLoader:
         dataset = self.datasets["train"]
         lengths = [len(e.tgt) for e in dataset.examples]
         return bucketed_train_loader(dataset, lengths, self.batch_size, self.seed, self.collate_fn,
-                                     self.num_workers, self.trainer)
+                                     self.num_workers, self.trainer, self.pin_memory)
 
     def _eval_loader(self, split: str) -> DataLoader:
         dataset = self.datasets[split]
         return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=ShardSampler(len(dataset)),
-                          collate_fn=self.collate_fn, num_workers=self.num_workers)
+                          collate_fn=self.collate_fn, num_workers=self.num_workers, pin_memory=self.pin_memory)
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader(self.val_split)

@@ -136,10 +136,13 @@ class AttentionDecoder(nn.Module):
         """Teacher forcing. inputs (B, T) = `<s> y_1 .. y_{T-1}` -> logits (B, T, V), weights (B, T, S).
 
         The loop only runs the recurrence; the output layer is applied to all steps in one matmul.
+        Without attention the inputs are all known in advance, so one fused RNN call runs the recurrence.
         """
         memory = self.prepare(memory)
         state = self.init_state(memory)
         embedded = self.embedding(inputs)  # (B, T, E)
+        if self.attention is None:
+            return self.readout(torch.cat([self._fused_recurrence(embedded, state), embedded], dim=2)), None
         features, weights = [], []
         for t in range(inputs.size(1)):
             step_features, state, step_weights = self._advance(embedded[:, t], state, memory)
@@ -148,6 +151,24 @@ class AttentionDecoder(nn.Module):
         logits = self.readout(torch.stack(features, dim=1))  # (B, T, V)
         attention = None if self.attention is None else torch.stack(weights, dim=1)  # (B, T, S)
         return logits, attention
+
+    def _fused_recurrence(self, embedded: Tensor, state: DecoderState) -> Tensor:
+        """embedded (B, T, E) -> top-layer hidden states (B, T, H) in one call of torch's RNN kernel.
+
+        Used without attention (Show and Tell, Sutskever seq2seq): the cells' own weights go to the
+        kernel nn.LSTM/GRU/RNN use (cuDNN on a GPU, oneDNN on the CPU), with the same gate layout and the
+        same dropout between layers as the step loop.
+        """
+        weights = [w for cell in self.cells for w in (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)]
+        hidden = state.hidden.transpose(0, 1).contiguous()  # (L, B, H)
+        options = (weights, True, len(self.cells), self.dropout.p, self.training, False, True)
+        if self.config.cell == "lstm":
+            outputs, _, _ = torch.lstm(embedded, (hidden, state.cell.transpose(0, 1).contiguous()), *options)
+        elif self.config.cell == "gru":
+            outputs, _ = torch.gru(embedded, hidden, *options)
+        else:
+            outputs, _ = torch.rnn_tanh(embedded, hidden, *options)
+        return outputs  # (B, T, H)
 
     def step(
         self, tokens: Tensor, state: DecoderState, memory: Memory

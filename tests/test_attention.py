@@ -65,16 +65,20 @@ def test_additive_attention_weights_are_bahdanaus_tanh_formula(scale):
     assert weights[0].std() > 1e-3  # the weights are not trivially uniform
 
 
-def test_cpu_energy_chunks_give_the_same_scores_as_one_buffer(monkeypatch):
+def test_cpu_inference_chunks_give_the_same_attention_as_training(monkeypatch):
+    """Without gradients the CPU scores a few memory rows at a time in one buffer; same result."""
     import common.attention as attention_module
 
     torch.manual_seed(3)
     attention = build_attention("additive", query_size=8, memory_size=16, attention_size=4)
     memory = random_memory([6, 6, 3, 5, 2])
     query = torch.randn(10, 8)  # two hypotheses per memory row
-    keys = attention.project_keys(memory.states)
-    whole = attention(query, keys, memory.states, memory.mask)
+    keys = attention.project_keys(memory.states).detach()
+    whole = attention(query, keys, memory.states, memory.mask)  # gradients on: one energy tensor
+    assert whole[1].requires_grad
     monkeypatch.setattr(attention_module, "CPU_ENERGY_CHUNK", 2 * 6 * 4 * 2)  # two memory rows per chunk
-    chunked = attention(query, keys, memory.states, memory.mask)
+    with torch.no_grad():
+        chunked = attention(query, keys, memory.states, memory.mask)
     for a, b in zip(whole, chunked):
         assert torch.allclose(a, b, atol=1e-6)
+    assert torch.all(chunked[1][4:6, 3:] == 0)  # queries 4, 5 attend over memory row 2: 3 real positions

@@ -1,6 +1,7 @@
 import gzip
 
 import pytest
+import torch
 
 from common.textfile import DataError
 from tests.helpers import write_reverse_corpus
@@ -81,3 +82,15 @@ def test_the_batch_order_depends_only_on_seed_and_epoch_so_a_resumed_run_replays
     assert batches(2) == batches(2)
     assert batches(2) != batches(1)
     assert sorted(i for b in batches(5) for i in b) == list(range(100))
+
+
+@pytest.mark.parametrize("device,pinned", [("cpu", False), ("cuda", True)])
+def test_loaders_pin_memory_only_when_training_on_a_gpu(tmp_path, device, pinned):
+    from types import SimpleNamespace
+
+    write_reverse_corpus(tmp_path, {"train": 40, "val": 9, "test": 5})
+    data = datamodule(tmp_path)
+    data.setup("fit")
+    data.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)), fit_loop=None)
+    assert data.train_dataloader().pin_memory is pinned
+    assert data.val_dataloader().pin_memory is pinned

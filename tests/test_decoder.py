@@ -1,0 +1,50 @@
+"""Teacher forcing against the search step: the same decoder must give the same logits both ways."""
+
+import pytest
+import torch
+
+from tests.helpers import random_memory, tiny_decoder
+
+LENGTHS = [6, 2, 4]
+
+
+def stepwise_logits(decoder, memory, inputs):
+    """The search path: `step` once per position. inputs (B, T) -> logits (B, T, V)."""
+    prepared = decoder.prepare(memory)
+    state, logits = decoder.init_state(prepared), []
+    for t in range(inputs.size(1)):
+        step_logits, state, _ = decoder.step(inputs[:, t], state, prepared)
+        logits.append(step_logits)
+    return torch.stack(logits, dim=1)
+
+
+@pytest.mark.parametrize("attention,cell,layers", [
+    ("none", "lstm", 1), ("none", "lstm", 2), ("none", "gru", 2), ("none", "rnn", 2), ("additive", "lstm", 2),
+])
+def test_teacher_forcing_equals_the_search_step_loop(attention, cell, layers):
+    decoder = tiny_decoder(attention, cell, num_layers=layers)
+    memory = random_memory(LENGTHS, seed=5)
+    inputs = torch.randint(0, 20, (len(LENGTHS), 7), generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        forced, weights = decoder(memory, inputs)
+        stepped = stepwise_logits(decoder, memory, inputs)
+    assert forced.shape == (3, 7, 20)
+    assert torch.allclose(forced, stepped, atol=1e-5)
+    assert (weights is None) == (attention == "none")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_fused_recurrence_gives_the_step_loops_gradients(cell):
+    """Without attention, training runs one fused RNN call; its gradients are the step loop's."""
+    decoder = tiny_decoder("none", cell, num_layers=2).train()  # dropout 0: both paths deterministic
+    memory = random_memory(LENGTHS, seed=6)
+    inputs = torch.randint(0, 20, (len(LENGTHS), 5), generator=torch.Generator().manual_seed(6))
+    gradients = []
+    for logits_of in (lambda: decoder(memory, inputs)[0], lambda: stepwise_logits(decoder, memory, inputs)):
+        decoder.zero_grad()
+        logits_of().log_softmax(-1)[..., 3].sum().backward()
+        gradients.append({name: p.grad.clone() for name, p in decoder.named_parameters() if p.grad is not None})
+    assert gradients[0].keys() == gradients[1].keys()
+    assert "cells.1.weight_hh" in gradients[0]
+    for name in gradients[0]:
+        assert torch.allclose(gradients[0][name], gradients[1][name], atol=1e-5), name
