@@ -28,13 +28,24 @@ class Memory:
         """(B,) number of real positions."""
         return self.mask.sum(dim=1)
 
-    def select(self, index: Tensor) -> "Memory":
-        """Rows `index` (K,) of every tensor (e.g. drops finished sentences)."""
+    def select(self, index: Tensor, out: "Memory | None" = None) -> "Memory":
+        """Rows `index` (K,) of every tensor (e.g. drops finished sentences).
+
+        With `out` (a memory of at least K rows and the same other sizes, not this one), the rows are
+        written into its first K rows instead of new tensors: beam search compacts its memory many
+        times per batch, and a fresh allocation the size of a caption batch's memory costs page faults.
+        """
+
+        def rows(tensor: Tensor, into: Tensor | None) -> Tensor:
+            if into is None:
+                return tensor.index_select(0, index)
+            return torch.index_select(tensor, 0, index, out=into[: index.numel()])
+
         return Memory(
-            states=self.states.index_select(0, index),
-            mask=self.mask.index_select(0, index),
-            summary=self.summary.index_select(0, index),
-            keys=None if self.keys is None else self.keys.index_select(0, index),
+            states=rows(self.states, None if out is None else out.states),
+            mask=rows(self.mask, None if out is None else out.mask),
+            summary=rows(self.summary, None if out is None else out.summary),
+            keys=None if self.keys is None else rows(self.keys, None if out is None else out.keys),
         )
 
     def with_keys(self, keys: Tensor) -> "Memory":

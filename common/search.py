@@ -153,6 +153,8 @@ def beam_search(
     attention_history: Tensor | None = None  # (n, K, t, S)
     tokens = torch.full((batch * beam,), BOS_ID, dtype=torch.long, device=device)
     beam_offsets = torch.arange(beam, device=device)  # (K,)
+    spare: Memory | None = None  # a previous compaction's storage, reused by the next one
+    memory_is_ours = False  # the first memory holds the caller's tensors: never written to
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
 
     for step in range(max(sentence_max) + 1):
@@ -200,7 +202,10 @@ def beam_search(
             kept = [i for i, sentence_done in enumerate(done) if not sentence_done]
             keep = torch.tensor(kept, device=device)  # (n',)
             kept_rows = (keep.unsqueeze(1) * beam + beam_offsets).view(-1)  # (n'*K,)
-            memory, beam_rows = memory.select(keep), beam_rows[kept_rows]
+            compacted = memory.select(keep, out=spare)  # (n', S, ...)
+            spare = memory if memory_is_ours else None
+            memory, memory_is_ours = compacted, True
+            beam_rows = beam_rows[kept_rows]
             row_min, row_max = row_min[kept_rows], row_max[kept_rows]
             sentence_ids = [sentence_ids[i] for i in kept]
             scores, history, token = scores[keep], history[keep], token[keep]

@@ -82,3 +82,26 @@ def test_sampling_follows_the_seed_and_temperature():
     third = [h[0].tokens for h in search(decoder, memory, config)]
     assert first == second
     assert first != third
+
+
+def test_beam_search_reuses_compaction_storage_but_never_writes_the_callers_memory():
+    decoder = tiny_decoder(vocab=30)
+    memory = random_memory([7, 3, 5, 1, 6, 2, 4, 7], seed=8)
+    original = [memory.states.clone(), memory.mask.clone(), memory.summary.clone()]
+    config = SearchConfig(beam_size=3, n_best=3, max_len_a=1.0, max_len_b=3)
+    batched = beam_search(decoder, memory, config)
+    assert all(torch.equal(a, b) for a, b in zip(original, [memory.states, memory.mask, memory.summary]))
+    for row in range(8):  # many compactions happened; every sentence still gets its own hypotheses
+        alone = beam_search(decoder, memory.select(torch.tensor([row])), config)[0]
+        assert [h.tokens for h in alone] == [h.tokens for h in batched[row]]
+
+
+def test_memory_select_into_out_writes_its_first_rows():
+    memory = random_memory([4, 2, 3], seed=9)
+    out = random_memory([4, 4, 4], seed=10)
+    index = torch.tensor([2, 0])
+    selected = memory.select(index, out=out)
+    expected = memory.select(index)
+    assert torch.equal(selected.states, expected.states) and torch.equal(selected.mask, expected.mask)
+    assert torch.equal(selected.summary, expected.summary)
+    assert selected.states.data_ptr() == out.states.data_ptr()  # no new storage
