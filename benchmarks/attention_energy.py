@@ -1,11 +1,12 @@
 """Additive attention for one beam-search step: Bahdanau's tanh formula against captra's computation.
 
 captra computes v^T tanh(W_k s + W_q q + b) as 2 v^T sigmoid(2 (...)) (the same softmax weights) and,
-on the CPU, in cache-sized chunks of memory rows (`common.attention.CPU_ENERGY_CHUNK`). This times
-the scoring of one step (keys projected beforehand, as in search) three ways on the same tensors:
+at inference on the CPU, a few memory rows at a time in one reused cache-sized buffer
+(`common.attention.CPU_ENERGY_CHUNK` elements). This times the scoring of one search step (keys
+projected beforehand, as in search) three ways on the same tensors:
 - "tanh_one_buffer": softmax(v^T tanh(keys + W_q q)) over the whole (B, G, S, A) energy at once;
-- "sigmoid_one_buffer": captra's formula without chunks;
-- "captra": `AdditiveAttention.forward` as the decoder calls it (sigmoid, chunked on the CPU).
+- "sigmoid_one_buffer": captra's formula with one buffer for the whole energy;
+- "captra": `AdditiveAttention.forward` as the decoder calls it in search (sigmoid, reused buffer).
 Prints one JSON object: ms per step for each, ratios, and the largest difference of the weights.
 
     python benchmarks/attention_energy.py [--rows 100] [--group 3] [--positions 81] [--memory-size 1280]

@@ -27,6 +27,7 @@ from common.checkpoint_io import AtomicCheckpointIO
 from common.csv_log import ContinuingCSVLogger
 from common.module import Seq2SeqModule
 from common.textfile import DataError
+from common.throughput import ThroughputLogger
 
 # name -> (module with add_arguments/run, help)
 INFERENCE_COMMANDS = {
@@ -93,6 +94,7 @@ class CaptraCLI(LightningCLI):
             "step_checkpoint.monitor": None,
             "step_checkpoint.enable_version_counter": False,  # refresh the same last.ckpt as `checkpoint`
         })
+        parser.add_lightning_class_args(ThroughputLogger, "throughput")  # train/tokens_per_s, train/examples_per_s
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
         parser.set_defaults({
             "early_stopping.monitor": Seq2SeqModule.monitor,

@@ -1,5 +1,6 @@
 """A tiny model learns to reverse sequences through the real `captra fit`, then serves `captra translate`."""
 
+import csv
 import io
 import sys
 from pathlib import Path
@@ -58,6 +59,11 @@ def test_the_run_folder_holds_logs_config_and_checkpoints(trained):
     folder, _ = trained
     version = folder / "run" / "version_0"
     assert (version / "metrics.csv").read_text().startswith("epoch,step")
+    with open(version / "metrics.csv") as handle:
+        speeds = [(float(r["train/tokens_per_s"]), float(r["train/examples_per_s"]))
+                  for r in csv.DictReader(handle) if r.get("train/tokens_per_s")]
+    assert len(speeds) >= 5  # every log_every_n_steps (50) of the 12 x 47 steps
+    assert all(0 < examples < tokens for tokens, examples in speeds)  # targets have 3-8 tokens each
     assert "class_path: translation.model.TranslationModule" in (version / "config.yaml").read_text()
     assert (version / "checkpoints" / "last.ckpt").is_file()
     assert list(version.glob("events.out.tfevents.*"))
