@@ -6,7 +6,7 @@ Prints one JSON object: sentences/s of each, their ratio, whether the hypotheses
 cell's shape: the speedup batching could reach if everything but the matmuls were free.
 
     python benchmarks/beam_batched_vs_single.py --ckpt CKPT [--data-dir ../shared/data/multi30k]
-        [--src en] [--split test_2016_flickr] [--beam 5] [--batch-size 128] [--limit N] [--compile]
+        [--src en] [--split test_2016_flickr] [--beam 5] [--batch-size 128] [--limit N] [--compile] [--bf16]
 
 With --compile the decoder step goes through torch.compile (dynamic shapes); an untimed batched
 pass over the data compiles first, so the timings are steady state.
@@ -15,6 +15,7 @@ pass over the data compiles first, so the timings are steady state.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from dataclasses import replace
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--limit", type=int, default=None, help="only the first N sentences")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--bf16", action="store_true", help="decode under torch.autocast(bfloat16), as bf16-mixed does")
     parser.add_argument("--compile", action="store_true", help="torch.compile the decoder step")
     args = parser.parse_args()
 
@@ -48,17 +50,19 @@ def main() -> None:
     lines = read_lines(split_path(Path(args.data_dir), args.split, args.src))[: args.limit]
     encoded = [module.texts["src"].encode(line) for line in lines]
 
-    if args.compile:
-        module.decoder.step = torch.compile(module.decoder.step, dynamic=True)
-        translate_ids(module, encoded, config, args.batch_size, device)  # compiles (untimed)
+    precision = torch.autocast(device.type, dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext()
     timings, outputs = {}, {}
-    for name, batch_size in (("batched", args.batch_size), ("single", 1)):
-        start = time.perf_counter()
-        outputs[name] = translate_ids(module, encoded, config, batch_size, device)
-        timings[name] = time.perf_counter() - start
+    with precision:
+        if args.compile:
+            module.decoder.step = torch.compile(module.decoder.step, dynamic=True)
+            translate_ids(module, encoded, config, args.batch_size, device)  # compiles (untimed)
+        for name, batch_size in (("batched", args.batch_size), ("single", 1)):
+            start = time.perf_counter()
+            outputs[name] = translate_ids(module, encoded, config, batch_size, device)
+            timings[name] = time.perf_counter() - start
     cell = module.decoder.cells[0]
     limits = {}
-    if device.type == "cpu" and not args.compile:  # the FLOP counter and the matmul reference run on the CPU
+    if device.type == "cpu" and not (args.compile or args.bf16):  # the FLOP counter and fp32 matmul reference: CPU
         limits = matmul_ceiling(lambda: translate_ids(module, encoded, config, args.batch_size, device),
                                 timings["batched"], timings["single"],
                                 (args.batch_size * args.beam, cell.input_size, cell.weight_ih.size(0)))
@@ -74,6 +78,7 @@ def main() -> None:
         "differing_sentences": sum(a != b for a, b in zip(outputs["batched"], outputs["single"])),
         "limits": limits,
         "compile": args.compile,
+        "bf16": args.bf16,
         "device": str(device),
         **metadata(),
         "checkpoint": args.ckpt,

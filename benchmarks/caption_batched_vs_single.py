@@ -9,12 +9,13 @@ for the decoder (`limits`) its matmul FLOPs against this machine's fp32 matmul s
 cell's shape: the speedup batching could reach if everything but the matmuls were free.
 
     python benchmarks/caption_batched_vs_single.py --ckpt CKPT [--data-dir ../shared/data/flickr8k]
-        [--images 500] [--beam 3] [--batch-size 100] [--device cpu] [--decoder-only]
+        [--images 500] [--beam 3] [--batch-size 100] [--device cpu] [--decoder-only] [--bf16]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from dataclasses import replace
@@ -43,6 +44,7 @@ def main() -> None:
     parser.add_argument("--beam", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--bf16", action="store_true", help="decode under torch.autocast(bfloat16), as bf16-mixed does")
     parser.add_argument("--decoder-only", action="store_true", help="skip the (CNN-bound) end-to-end comparison")
     args = parser.parse_args()
 
@@ -57,13 +59,17 @@ def main() -> None:
                                                         for i in range(0, len(tensors), 50)])]  # (S, C) each
 
     result: dict[str, object] = {"benchmark": "caption_batched_vs_single", "images": len(images), "beam": args.beam,
-                                 "batch_size": args.batch_size}
+                                 "batch_size": args.batch_size, "bf16": args.bf16, "device": str(device)}
     decoder_seconds: dict[str, float] = {}
     comparisons = [("end_to_end", tensors, "images"), ("decoder", features, "features")][args.decoder_only:]
     for name, inputs, kind in comparisons:
+        if args.bf16:  # autocast refuses float16 inputs on the CPU; the model casts to its precision itself
+            inputs = [tensor.float() for tensor in inputs]
         seconds, captions = decoder_seconds if kind == "features" else {}, {}
         for mode, batch_size in (("batched", args.batch_size), ("single", 1)):
-            seconds[mode], hypotheses = timed(lambda: caption_batches(module, inputs, config, batch_size, device, kind=kind))
+            with torch.autocast(device.type, dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext():
+                seconds[mode], hypotheses = timed(
+                    lambda: caption_batches(module, inputs, config, batch_size, device, kind=kind))
             captions[mode] = [h.tokens for h in hypotheses]
         result[name] = {
             "batched_captions_per_s": round(len(images) / seconds["batched"], 2),
@@ -73,7 +79,7 @@ def main() -> None:
             "differing_captions": sum(a != b for a, b in zip(captions["batched"], captions["single"])),
         }
     cell = module.decoder.cells[0]
-    if device.type == "cpu":  # the FLOP counter and the matmul reference run on the CPU
+    if device.type == "cpu" and not args.bf16:  # the FLOP counter and fp32 matmul reference: CPU
         result["decoder"]["limits"] = matmul_ceiling(
             lambda: caption_batches(module, features, config, args.batch_size, device, kind="features"),
             decoder_seconds["batched"], decoder_seconds["single"], (args.batch_size * args.beam, cell.input_size, cell.weight_ih.size(0)))

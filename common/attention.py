@@ -77,9 +77,10 @@ class AdditiveAttention(Attention):
         in the cache. projected_query (B, G, 1, A), keys (B, S, A) -> (B, G, S)."""
         batch, group, positions, size = keys.size(0), projected_query.size(1), keys.size(1), keys.size(2)
         rows = max(1, min(batch, CPU_ENERGY_CHUNK // (group * positions * size)))
-        buffer = keys.new_empty(rows, group, positions, size)
-        scores = keys.new_empty(batch, group, positions)
-        energy_weight = self.energy_layer.weight.view(-1)  # (A,)
+        dtype = torch.promote_types(keys.dtype, projected_query.dtype)  # bfloat16 under autocast
+        buffer = keys.new_empty(rows, group, positions, size, dtype=dtype)
+        scores = keys.new_empty(batch, group, positions, dtype=dtype)
+        energy_weight = self.energy_layer.weight.view(-1).to(dtype)  # (A,)
         for start in range(0, batch, rows):
             end = min(start + rows, batch)
             energy = torch.add(keys[start:end].unsqueeze(1), projected_query[start:end], out=buffer[: end - start])

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from common.attention import AttentionKind, build_attention
 from common.embedding import TokenEmbedding
 from common.memory import Memory
+from common.precision import fused_rnn_precision
 
 CellKind = Literal["lstm", "gru", "rnn"]
 _CELLS = {"lstm": nn.LSTMCell, "gru": nn.GRUCell, "rnn": nn.RNNCell}
@@ -160,14 +161,16 @@ class AttentionDecoder(nn.Module):
         same dropout between layers as the step loop.
         """
         weights = [w for cell in self.cells for w in (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)]
-        hidden = state.hidden.transpose(0, 1).contiguous()  # (L, B, H)
+        hidden = state.hidden.transpose(0, 1).to(embedded.dtype).contiguous()  # (L, B, H)
         options = (weights, True, len(self.cells), self.dropout.p, self.training, False, True)
-        if self.config.cell == "lstm":
-            outputs, _, _ = torch.lstm(embedded, (hidden, state.cell.transpose(0, 1).contiguous()), *options)
-        elif self.config.cell == "gru":
-            outputs, _ = torch.gru(embedded, hidden, *options)
-        else:
-            outputs, _ = torch.rnn_tanh(embedded, hidden, *options)
+        with fused_rnn_precision(embedded):
+            if self.config.cell == "lstm":
+                cell = state.cell.transpose(0, 1).to(embedded.dtype).contiguous()  # (L, B, H)
+                outputs, _, _ = torch.lstm(embedded, (hidden, cell), *options)
+            elif self.config.cell == "gru":
+                outputs, _ = torch.gru(embedded, hidden, *options)
+            else:
+                outputs, _ = torch.rnn_tanh(embedded, hidden, *options)
         return outputs  # (B, T, H)
 
     def step(

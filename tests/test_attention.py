@@ -82,3 +82,19 @@ def test_cpu_inference_chunks_give_the_same_attention_as_training(monkeypatch):
     for a, b in zip(whole, chunked):
         assert torch.allclose(a, b, atol=1e-6)
     assert torch.all(chunked[1][4:6, 3:] == 0)  # queries 4, 5 attend over memory row 2: 3 real positions
+
+
+@pytest.mark.parametrize("kind", ["additive", "dot", "general"])
+def test_inference_under_cpu_bf16_autocast_matches_fp32(kind):
+    """`--trainer.precision bf16-mixed` on a CPU evaluates under autocast; attention must work there too."""
+    torch.manual_seed(4)
+    attention = build_attention(kind, query_size=16, memory_size=16, attention_size=8)
+    memory = random_memory([5, 3])
+    query = torch.randn(6, 16)  # three hypotheses per memory row
+    with torch.no_grad():
+        reference = attention(query, attention.project_keys(memory.states), memory.states, memory.mask)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = attention(query, attention.project_keys(memory.states), memory.states, memory.mask)
+    assert mixed[1].dtype in (torch.bfloat16, torch.float32)
+    assert torch.allclose(mixed[1].float(), reference[1], atol=3e-2)
+    assert torch.all(mixed[1][3:, 3:] == 0)  # padding still gets no weight

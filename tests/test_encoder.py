@@ -19,3 +19,15 @@ def test_packed_encoder_gives_the_same_states_alone_and_in_a_batch():
     assert torch.allclose(batch.summary[1], alone.summary[0], atol=1e-6)
     assert torch.all(batch.states[1, 2:] == 0)
     assert batch.mask.tolist() == [[True] * 5, [True, True, False, False, False]]
+
+
+def test_encoder_runs_under_cpu_bf16_autocast_with_fp32_recurrence():
+    """bf16-mixed on a CPU without bf16 RNN kernels: the packed LSTM runs in fp32, the result matches."""
+    torch.manual_seed(1)
+    encoder = RecurrentEncoder(EncoderConfig(embedding_size=8, hidden_size=6, dropout=0.0), 20).eval()
+    src, lengths = torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0]]), torch.tensor([4, 2])
+    reference = encoder(src, lengths)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = encoder(src, lengths)
+    assert mixed.states.dtype == torch.float32
+    assert torch.allclose(mixed.states, reference.states, atol=1e-6)

@@ -9,17 +9,18 @@ from common.throughput import ThroughputLogger
 from common.vocab import PAD_ID
 
 
-class RecordingLogger:
+class RecordingModule:
     def __init__(self):
-        self.rows = []
+        self.logged = []
 
-    def log_metrics(self, metrics, step):
-        self.rows.append((step, metrics))
+    def log(self, name, value, **options):
+        self.logged.append((name, value))
 
 
-def fake_trainer(logger, world_size=1):
+def fake_trainer(world_size=1):
     return SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")), world_size=world_size,
-                           is_global_zero=True, loggers=[logger], log_every_n_steps=50, global_step=0)
+                           log_every_n_steps=2, global_step=0,
+                           fit_loop=SimpleNamespace(_should_accumulate=lambda: False))
 
 
 def batch(tokens_per_row: list[int]) -> dict:
@@ -31,20 +32,21 @@ def batch(tokens_per_row: list[int]) -> dict:
     return {"tgt": tgt}
 
 
-def test_rates_over_a_window_exclude_validation_and_scale_with_the_world(monkeypatch):
+def test_rates_over_the_logged_steps_exclude_validation_and_scale_with_the_world(monkeypatch):
     clock = iter([10.0, 10.5, 11.5, 14.0, 14.5])  # start, pause, resume, end of window 1, start of window 2
     monkeypatch.setattr(throughput_module.time, "perf_counter", lambda: next(clock))
-    logger = RecordingLogger()
-    trainer = fake_trainer(logger, world_size=2)
-    callback = ThroughputLogger(every_n_steps=2)
-    callback.on_train_batch_start(trainer, None, None, 0)  # t = 10.0
-    callback.on_train_batch_end(trainer, None, None, batch([3, 5]), 0)  # 8 tokens, 2 examples
-    callback.on_validation_start(trainer, None)  # t = 10.5
-    callback.on_validation_end(trainer, None)  # t = 11.5: one second of validation taken out
+    module, trainer = RecordingModule(), fake_trainer(world_size=2)
+    callback = ThroughputLogger()
+    callback.on_train_batch_start(trainer, module, None, 0)  # t = 10.0
+    trainer.global_step = 1
+    callback.on_train_batch_end(trainer, module, None, batch([3, 5]), 0)  # 8 tokens, 2 examples; no row at step 1
+    callback.on_validation_start(trainer, module)  # t = 10.5
+    callback.on_validation_end(trainer, module)  # t = 11.5: one second of validation taken out
+    callback.on_train_batch_start(trainer, module, None, 1)
     trainer.global_step = 2
-    callback.on_train_batch_start(trainer, None, None, 1)
-    callback.on_train_batch_end(trainer, None, None, batch([4, 4, 2]), 1)  # t = 14.0: 3 s of training
-    assert logger.rows == [(2, {"train/tokens_per_s": 18 * 2 / 3.0, "train/examples_per_s": 5 * 2 / 3.0})]
-    callback.on_train_batch_start(trainer, None, None, 2)  # t = 14.5: a new window
-    callback.on_train_batch_end(trainer, None, None, batch([1]), 2)
-    assert len(logger.rows) == 1  # the second window is not complete yet
+    callback.on_train_batch_end(trainer, module, None, batch([4, 4, 2]), 1)  # t = 14.0: 3 s of training
+    assert module.logged == [("train/tokens_per_s", 18 * 2 / 3.0), ("train/examples_per_s", 5 * 2 / 3.0)]
+    callback.on_train_batch_start(trainer, module, None, 2)  # t = 14.5: a new window
+    trainer.global_step = 3
+    callback.on_train_batch_end(trainer, module, None, batch([1]), 2)
+    assert len(module.logged) == 2  # step 3 writes no row

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from common.embedding import TokenEmbedding
+from common.precision import fused_rnn_precision
 from common.memory import Memory, padding_mask
 
 _RNNS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -59,7 +60,8 @@ class RecurrentEncoder(nn.Module):
             src = reverse_padded(src, lengths)
         embedded = self.embedding(src)  # (B, S, E)
         packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        outputs, final = self.rnn(packed)
+        with fused_rnn_precision(embedded):
+            outputs, final = self.rnn(packed)
         states, _ = pad_packed_sequence(outputs, batch_first=True, total_length=src.size(1))  # (B, S, D)
         final_hidden = final[0] if isinstance(final, tuple) else final  # (layers * dirs, B, H)
         directions = 2 if self.config.bidirectional else 1
