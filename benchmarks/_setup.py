@@ -25,17 +25,35 @@ def build(config: str, *overrides: str):
 
 def metadata() -> dict[str, object]:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    gpu = {"gpu": torch.cuda.get_device_name()} if torch.cuda.is_available() else {}
     return {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "machine": platform.processor() or platform.machine(), "commit": commit}
+            "machine": platform.processor() or platform.machine(), **gpu, "commit": commit}
 
 
-def matmul_flops_per_s(m: int, k: int, n: int, repeats: int = 20) -> float:
-    """This machine's fp32 `torch.mm` speed for an (m, k) x (k, n) product: the physical reference."""
-    a, b = torch.randn(m, k), torch.randn(k, n)
+def synchronize(device: torch.device | str) -> None:
+    """Wait for queued GPU work, so that a host clock read after it times the work itself."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def to_device(batch: dict[str, object], device: torch.device | str) -> dict[str, object]:
+    """A collated batch with its tensors on `device` (non-blocking copies from pinned memory)."""
+    return {key: value.to(device, non_blocking=True) if isinstance(value, torch.Tensor) else value
+            for key, value in batch.items()}
+
+
+def matmul_flops_per_s(m: int, k: int, n: int, repeats: int = 20, device: torch.device | str = "cpu",
+                       dtype: torch.dtype = torch.float32) -> float:
+    """This machine's `torch.mm` speed for an (m, k) x (k, n) product of `dtype`: the physical reference."""
+    a = torch.randn(m, k, device=device, dtype=dtype)
+    b = torch.randn(k, n, device=device, dtype=dtype)
+    repeats = repeats if torch.device(device).type == "cpu" else repeats * 50  # microseconds each on a GPU
     torch.mm(a, b)
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(repeats):
         torch.mm(a, b)
+    synchronize(device)
     return 2 * m * k * n * repeats / (time.perf_counter() - start)
 
 

@@ -7,14 +7,20 @@ straightforward per-step version, and both as a fraction of this machine's fp32 
   the encoder run over padding, keys re-projected and the output layer applied inside the step loop.
 Both take forward + backward + Adam steps on the same Multi30k training sentences. FLOPs are counted
 with torch.utils.flop_counter over the timed batches; the matmul reference is fp32 `torch.mm` of the
-model's main shapes (output layer, decoder cell, key projection). Prints one JSON object.
+model's main shapes (output layer, decoder cell, key projection), in bf16 with --bf16. Prints one JSON object.
 
     python benchmarks/training_throughput.py [--config configs/translation/multi30k_en_de.yaml] [--batches 20]
+        [--batch-size N] [--device cuda] [--bf16] [--compile]
+
+--bf16 runs forward and loss under torch.autocast(bfloat16), as `--trainer.precision bf16-mixed` does;
+--compile puts the decoder's recurrent step through torch.compile (dynamic shapes; an untimed pass
+over the batches compiles first).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import time
@@ -24,8 +30,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
-from _setup import build, matmul_flops_per_s, metadata
+from _setup import build, matmul_flops_per_s, metadata, synchronize, to_device
 from common.memory import Memory, padding_mask
+from common.precision import fused_rnn_precision
 from common.vocab import PAD_ID
 from translation.data import collate
 
@@ -33,13 +40,15 @@ from translation.data import collate
 def straightforward_loss(module, batch) -> torch.Tensor:
     """The per-step formulation: no packing, keys and output layer computed at every step."""
     encoder, decoder = module.encoder, module.decoder
-    states, _ = encoder.rnn(encoder.embedding(batch["src"]))  # (B, S, D), padding included
+    embedded = encoder.embedding(batch["src"])  # (B, S, E)
+    with fused_rnn_precision(embedded):
+        states, _ = encoder.rnn(embedded)  # (B, S, D), padding included
     lengths = batch["src_lengths"]
-    summary = states[torch.arange(states.size(0)), lengths - 1]  # (B, D)
+    summary = states[torch.arange(states.size(0), device=states.device), lengths - 1]  # (B, D)
     memory = Memory(states=states, mask=padding_mask(lengths, states.size(1)), summary=summary)
     state = decoder.init_state(memory)
     inputs, targets = batch["tgt"][:, :-1], batch["tgt"][:, 1:]
-    total = torch.zeros(())
+    total = states.new_zeros((), dtype=torch.float32)
     for t in range(inputs.size(1)):
         step_memory = memory.with_keys(decoder.attention.project_keys(memory.states))  # every step
         logits, state, _ = decoder.step(inputs[:, t], state, step_memory)  # output layer every step
@@ -51,20 +60,34 @@ def captra_loss(module, batch) -> torch.Tensor:
     return module.training_step(batch, 0)
 
 
-def run(module, batches, loss_fn) -> tuple[float, int]:
-    """Seconds for the training steps, and the FLOPs they perform (counted in a separate pass)."""
-    optimizer = torch.optim.Adam(module.parameters(), lr=1e-4)
+def run(module, batches, loss_fn, precision: contextlib.AbstractContextManager, warm_up: bool) -> tuple[float, int]:
+    """Seconds for the training steps, and the FLOPs they perform (counted in a separate pass).
+
+    With `warm_up` one untimed pass over the batches runs first (compilation), on a throwaway optimizer.
+    """
     module.train()
+    if warm_up:
+        for batch in batches:
+            with precision:
+                loss = loss_fn(module, batch)
+            loss.backward()
+        module.zero_grad()
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-4)
+    synchronize(module.device)
     start = time.perf_counter()
     for batch in batches:
-        loss = loss_fn(module, batch)
+        with precision:
+            loss = loss_fn(module, batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+    synchronize(module.device)
     seconds = time.perf_counter() - start
     with FlopCounterMode(display=False) as counter:
         for batch in batches:
-            loss_fn(module, batch).backward()
+            with precision:
+                loss = loss_fn(module, batch)
+            loss.backward()
     module.zero_grad()
     return seconds, counter.get_total_flops()
 
@@ -73,21 +96,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/translation/multi30k_en_de.yaml")
     parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the config's")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--bf16", action="store_true", help="autocast to bfloat16, as bf16-mixed does")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the decoder's recurrent step")
     args = parser.parse_args()
 
-    data, module = build(args.config)
-    bucketed = list(itertools.islice(iter(data.train_dataloader()), args.batches))
+    device = torch.device(args.device)
+    overrides = [] if args.batch_size is None else ["--data.batch_size", str(args.batch_size)]
+    data, module = build(args.config, *overrides)
+    module.to(device)
+    if args.compile:
+        module.decoder._advance = torch.compile(module.decoder._advance, dynamic=True)
+    precision = torch.autocast(device.type, dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext()
+    bucketed = [to_device(b, device) for b in itertools.islice(iter(data.train_dataloader()), args.batches)]
     generator = torch.Generator().manual_seed(0)
-    random_batches = list(itertools.islice(iter(DataLoader(data.datasets["train"], batch_size=data.batch_size,
-                                                             shuffle=True, generator=generator, collate_fn=collate)),
-                                           args.batches))
+    random_batches = [to_device(b, device) for b in itertools.islice(
+        iter(DataLoader(data.datasets["train"], batch_size=data.batch_size, shuffle=True, generator=generator,
+                        collate_fn=collate)), args.batches)]
     result: dict[str, object] = {"benchmark": "training_throughput", "config": args.config, "batches": args.batches,
-                                 "batch_size": data.batch_size}
+                                 "batch_size": data.batch_size, "device": str(device), "bf16": args.bf16,
+                                 "compile": args.compile}
     initial = {name: tensor.clone() for name, tensor in module.state_dict().items()}
     speeds = {}
     for name, batches, loss_fn in (("captra", bucketed, captra_loss), ("straightforward", random_batches, straightforward_loss)):
         module.load_state_dict(initial)
-        seconds, flops = run(module, batches, loss_fn)
+        seconds, flops = run(module, batches, loss_fn, precision, warm_up=args.compile or device.type == "cuda")
         tokens = sum(int((b["tgt"][:, 1:] != PAD_ID).sum()) for b in batches)
         speeds[name] = tokens / seconds
         result[name] = {"target_tokens_per_s": round(tokens / seconds, 1), "seconds": round(seconds, 2),
@@ -102,7 +136,8 @@ def main() -> None:
                          4 * config.hidden_size),
         "key_projection": (rows, module.encoder.output_size, config.attention_size),
     }
-    peaks = {name: matmul_flops_per_s(*shape) / 1e9 for name, shape in shapes.items()}
+    dtype = torch.bfloat16 if args.bf16 else torch.float32
+    peaks = {name: matmul_flops_per_s(*shape, device=device, dtype=dtype) / 1e9 for name, shape in shapes.items()}
     peak = max(peaks.values())
     result["matmul_gflop_per_s"] = {name: round(value, 2) for name, value in peaks.items()}
     for name in ("captra", "straightforward"):
