@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import time
@@ -24,7 +25,8 @@ def build(config: str, *overrides: str):
 
 
 def metadata() -> dict[str, object]:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = os.environ.get("CAPTRA_COMMIT") or subprocess.run(  # set where the checkout has no history
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     gpu = {"gpu": torch.cuda.get_device_name()} if torch.cuda.is_available() else {}
     return {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "machine": platform.processor() or platform.machine(), **gpu, "commit": commit}

@@ -8,8 +8,9 @@ cell's shape: the speedup batching could reach if everything but the matmuls wer
     python benchmarks/beam_batched_vs_single.py --ckpt CKPT [--data-dir ../shared/data/multi30k]
         [--src en] [--split test_2016_flickr] [--beam 5] [--batch-size 128] [--limit N] [--compile] [--bf16]
 
-With --compile the decoder step goes through torch.compile (dynamic shapes); an untimed batched
-pass over the data compiles first, so the timings are steady state.
+Both ways first decode a few sentences untimed (lazy CUDA / cuBLAS set-up is not decoding). With
+--compile the decoder step goes through torch.compile (dynamic shapes); an untimed batched pass over
+the data compiles first, so the timings are steady state.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def main() -> None:
         if args.compile:
             module.decoder.step = torch.compile(module.decoder.step, dynamic=True)
             translate_ids(module, encoded, config, args.batch_size, device)  # compiles (untimed)
+        translate_ids(module, encoded[: args.batch_size], config, args.batch_size, device)  # warm-up (untimed)
+        translate_ids(module, encoded[:8], config, 1, device)
         for name, batch_size in (("batched", args.batch_size), ("single", 1)):
             start = time.perf_counter()
             outputs[name] = translate_ids(module, encoded, config, batch_size, device)

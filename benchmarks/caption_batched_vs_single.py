@@ -6,7 +6,8 @@ model and `captioning.caption.caption_batches`; only the batch size differs. Two
 - "decoder": cached region features -> beam search (validation / test with the feature cache).
 Prints one JSON object with captions/s of each, the ratios, whether the captions are identical, and
 for the decoder (`limits`) its matmul FLOPs against this machine's fp32 matmul speed on the decoder
-cell's shape: the speedup batching could reach if everything but the matmuls were free.
+cell's shape: the speedup batching could reach if everything but the matmuls were free. Each
+comparison first captions a few images both ways untimed (lazy CUDA / cuBLAS set-up is not decoding).
 
     python benchmarks/caption_batched_vs_single.py --ckpt CKPT [--data-dir ../shared/data/flickr8k]
         [--images 500] [--beam 3] [--batch-size 100] [--device cpu] [--decoder-only] [--bf16]
@@ -68,6 +69,7 @@ def main() -> None:
         seconds, captions = decoder_seconds if kind == "features" else {}, {}
         for mode, batch_size in (("batched", args.batch_size), ("single", 1)):
             with torch.autocast(device.type, dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext():
+                caption_batches(module, inputs[: max(batch_size, 8)], config, batch_size, device, kind=kind)  # warm-up
                 seconds[mode], hypotheses = timed(
                     lambda: caption_batches(module, inputs, config, batch_size, device, kind=kind))
             captions[mode] = [h.tokens for h in hypotheses]

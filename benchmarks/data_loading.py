@@ -57,7 +57,7 @@ def main() -> None:
         step_seconds = time.perf_counter() - start
         results.append({
             "config": config,
-            "workers": data.num_workers,
+            "workers": data.loader_workers,
             "pin_memory": data.pin_memory,
             "batch_size": data.batch_size,
             "loader_batches_per_s": round(len(batches) / load_seconds, 2),

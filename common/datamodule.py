@@ -28,6 +28,11 @@ class SplitDataModule(L.LightningDataModule):
                 "predict": [self.test_split]}.get(stage or "fit", [])
 
     @property
+    def loader_workers(self) -> int:
+        """Worker processes of the training and evaluation loaders."""
+        return self.num_workers
+
+    @property
     def pin_memory(self) -> bool:
         """Batches go to page-locked memory when training on a GPU (Lightning then copies them non-blocking)."""
         return self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
@@ -36,12 +41,12 @@ class SplitDataModule(L.LightningDataModule):
         dataset = self.datasets["train"]
         lengths = [len(e.tgt) for e in dataset.examples]
         return bucketed_train_loader(dataset, lengths, self.batch_size, self.seed, self.collate_fn,
-                                     self.num_workers, self.trainer, self.pin_memory)
+                                     self.loader_workers, self.trainer, self.pin_memory)
 
     def _eval_loader(self, split: str) -> DataLoader:
         dataset = self.datasets[split]
         return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=ShardSampler(len(dataset)),
-                          collate_fn=self.collate_fn, num_workers=self.num_workers, pin_memory=self.pin_memory)
+                          collate_fn=self.collate_fn, num_workers=self.loader_workers, pin_memory=self.pin_memory)
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader(self.val_split)

@@ -82,6 +82,17 @@ def test_a_fine_tuned_encoder_gets_images_and_augmentation_only_in_training(tmp_
     assert torch.equal(batch["images"], again["images"])  # no augmentation at evaluation
 
 
+def test_cached_features_load_in_the_main_process_and_images_in_workers(tmp_path):
+    write_shapes_dataset(tmp_path)
+    module = data_module(tmp_path)
+    module.num_workers = 2
+    module.setup("fit")
+    assert module.train_dataloader().num_workers == 0 and module.val_dataloader().num_workers == 0
+    module.cache_features = False  # the CNN runs every step on decoded images: workers decode them
+    module.setup("fit")
+    assert module.train_dataloader().num_workers == 2 and module.val_dataloader().num_workers == 2
+
+
 def test_unreadable_images_are_skipped_by_name_with_a_count(tmp_path, caplog):
     write_shapes_dataset(tmp_path)
     (tmp_path / "images" / "red_circle.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")

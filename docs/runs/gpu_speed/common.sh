@@ -1,6 +1,7 @@
 # Sourced by the run_*.sh scripts here, on the GPU machine, from the repository root.
 # Installs the carried wheels (jsonargparse & co. are not in the machine's image), links the carried data
-# where the configs expect ../shared/data, and defines `bench NAME LIMIT CMD...` (JSON to logs/NAME.json).
+# where the configs expect ../shared/data, and defines `bench NAME LIMIT CMD...` (JSON to logs/NAME.json,
+# all logs to $OUT/logs.tgz). Set CAPTRA_COMMIT to the commit the tree is at (the copy has no history).
 set -u
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
@@ -15,4 +16,5 @@ bench() {  # NAME LIMIT_S CMD...
   local start=$(date +%s)
   timeout $limit "$@" > logs/$name.json 2> logs/$name.err
   echo "$name rc=$? $(( $(date +%s) - start ))s: $(tr -d ' \n' < logs/$name.json | grep -oE '"(speedup|[a-z_]*per_s|loader_headroom|identical)":[^,}]*' | tr '\n' ' ')"
+  tar czf $OUT/logs.tgz logs  # after every step: a later step's time-out loses nothing
 }

@@ -9,4 +9,3 @@ bench feature_cache 150 python3 benchmarks/feature_cache_epoch.py --ckpt $CKPT -
 bench loading_captions 120 python3 benchmarks/data_loading.py --device cuda --batches 30 \
   --configs configs/captioning/flickr8k.yaml --model.init_args.encoder.weights random \
   --data.init_args.cache_dir /tmp/captra-cache
-tar czf $OUT/captioning.tgz logs
