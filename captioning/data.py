@@ -47,6 +47,15 @@ class ImageFiles:
         return self.transform(load_image(self.paths[row]))
 
 
+@dataclass
+class CaptionItems:
+    """A batch's examples with their image inputs already stacked, (B, ...)."""
+
+    examples: list[CaptionExample]
+    inputs: Tensor
+    input_name: str  # "features" | "images"
+
+
 class CaptionDataset(Dataset):
     """Examples with their image input: `images` from files or `features` from the cache."""
 
@@ -61,15 +70,26 @@ class CaptionDataset(Dataset):
         example = self.examples[index]
         return example, self.source[example.row], self.input_name
 
+    def __getitems__(self, indices: list[int]) -> CaptionItems:
+        """A whole batch at once (DataLoader asks so): cached features are one copy out of the memory map."""
+        examples = [self.examples[index] for index in indices]
+        rows = [example.row for example in examples]
+        if isinstance(self.source, FeatureStore):
+            inputs = self.source.rows(rows)  # (B, S, C)
+        else:
+            inputs = torch.stack([self.source[row] for row in rows])  # (B, 3, H, W)
+        return CaptionItems(examples, inputs, self.input_name)
 
-def collate(items: list[tuple[CaptionExample, Tensor, str]]) -> dict[str, Any]:
+
+def collate(items: CaptionItems | list[tuple[CaptionExample, Tensor, str]]) -> dict[str, Any]:
     """-> ids (B,), images (B, 3, H, W) or features (B, S, C), tgt (B, T), references [[str]]."""
-    examples = [example for example, _, _ in items]
+    if not isinstance(items, CaptionItems):
+        items = CaptionItems([e for e, _, _ in items], torch.stack([x for _, x, _ in items]), items[0][2])
     return {
-        "ids": torch.tensor([e.id for e in examples], dtype=torch.long),
-        items[0][2]: torch.stack([x for _, x, _ in items]),
-        "tgt": pad([e.tgt for e in examples]),
-        "references": [e.references for e in examples],
+        "ids": torch.tensor([e.id for e in items.examples], dtype=torch.long),
+        items.input_name: items.inputs,
+        "tgt": pad([e.tgt for e in items.examples]),
+        "references": [e.references for e in items.examples],
     }
 
 

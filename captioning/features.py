@@ -69,10 +69,17 @@ class FeatureStore:
         self.path, self.bad = path, bad
         self._array: np.ndarray | None = None
 
-    def __getitem__(self, row: int) -> torch.Tensor:
+    def _open(self) -> np.ndarray:
         if self._array is None:
             self._array = np.load(self.path, mmap_mode="r")
-        return torch.from_numpy(np.array(self._array[row]))  # (S, C) fp16
+        return self._array
+
+    def __getitem__(self, row: int) -> torch.Tensor:
+        return torch.from_numpy(np.array(self._open()[row]))  # (S, C) fp16
+
+    def rows(self, rows: list[int]) -> torch.Tensor:
+        """The features of several rows in one copy: (len(rows), S, C) fp16."""
+        return torch.from_numpy(self._open()[np.asarray(rows, dtype=np.int64)])
 
     def __getstate__(self) -> dict:
         return {"path": self.path, "bad": self.bad, "_array": None}  # workers reopen the memory map

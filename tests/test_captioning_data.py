@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from captioning.corpus import normalize_caption, read_flickr8k, read_karpathy
-from captioning.data import CaptioningDataModule
+from captioning.data import CaptioningDataModule, collate
 from captioning.encoder import ImageEncoder, ImageEncoderConfig
 from common.textfile import DataError
 from tests.helpers import write_shapes_dataset
@@ -91,6 +91,20 @@ def test_cached_features_load_in_the_main_process_and_images_in_workers(tmp_path
     module.cache_features = False  # the CNN runs every step on decoded images: workers decode them
     module.setup("fit")
     assert module.train_dataloader().num_workers == 2 and module.val_dataloader().num_workers == 2
+
+
+@pytest.mark.parametrize("cache_features", [True, False])
+def test_a_batch_read_at_once_equals_the_batch_of_single_reads(tmp_path, cache_features):
+    write_shapes_dataset(tmp_path)
+    module = data_module(tmp_path, cache_features=cache_features)
+    module.setup("fit")
+    dataset = module.datasets["val"]
+    indices = [4, 0, 7, 0]
+    at_once, single = collate(dataset.__getitems__(indices)), collate([dataset[i] for i in indices])
+    name = "features" if cache_features else "images"
+    assert at_once[name].shape[0] == 4 and torch.equal(at_once[name], single[name])
+    assert torch.equal(at_once["ids"], single["ids"]) and torch.equal(at_once["tgt"], single["tgt"])
+    assert at_once["references"] == single["references"]
 
 
 def test_unreadable_images_are_skipped_by_name_with_a_count(tmp_path, caplog):
