@@ -81,10 +81,9 @@ class CaptionDataset(Dataset):
         return CaptionItems(examples, inputs, self.input_name)
 
 
-def collate(items: CaptionItems | list[tuple[CaptionExample, Tensor, str]]) -> dict[str, Any]:
-    """-> ids (B,), images (B, 3, H, W) or features (B, S, C), tgt (B, T), references [[str]]."""
-    if not isinstance(items, CaptionItems):
-        items = CaptionItems([e for e, _, _ in items], torch.stack([x for _, x, _ in items]), items[0][2])
+def collate(items: CaptionItems) -> dict[str, Any]:
+    """A batch read by `CaptionDataset.__getitems__` -> ids (B,), images (B, 3, H, W) or features (B, S, C),
+    tgt (B, T), references [[str]]."""
     return {
         "ids": torch.tensor([e.id for e in items.examples], dtype=torch.long),
         items.input_name: items.inputs,

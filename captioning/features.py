@@ -75,7 +75,7 @@ class FeatureStore:
         return self._array
 
     def __getitem__(self, row: int) -> torch.Tensor:
-        return torch.from_numpy(np.array(self._open()[row]))  # (S, C) fp16
+        return self.rows([row])[0]  # (S, C) fp16
 
     def rows(self, rows: list[int]) -> torch.Tensor:
         """The features of several rows in one copy: (len(rows), S, C) fp16."""

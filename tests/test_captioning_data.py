@@ -100,11 +100,12 @@ def test_a_batch_read_at_once_equals_the_batch_of_single_reads(tmp_path, cache_f
     module.setup("fit")
     dataset = module.datasets["val"]
     indices = [4, 0, 7, 0]
-    at_once, single = collate(dataset.__getitems__(indices)), collate([dataset[i] for i in indices])
+    batch, singles = collate(dataset.__getitems__(indices)), [dataset[i] for i in indices]
     name = "features" if cache_features else "images"
-    assert at_once[name].shape[0] == 4 and torch.equal(at_once[name], single[name])
-    assert torch.equal(at_once["ids"], single["ids"]) and torch.equal(at_once["tgt"], single["tgt"])
-    assert at_once["references"] == single["references"]
+    assert batch[name].shape[0] == 4 and torch.equal(batch[name], torch.stack([x for _, x, _ in singles]))
+    assert batch["ids"].tolist() == [example.id for example, _, _ in singles]
+    assert batch["references"] == [example.references for example, _, _ in singles]
+    assert batch["tgt"][0, : len(singles[0][0].tgt)].tolist() == singles[0][0].tgt
 
 
 def test_unreadable_images_are_skipped_by_name_with_a_count(tmp_path, caplog):
