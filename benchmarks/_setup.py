@@ -12,6 +12,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from common.cli import run_lightning
+from common.throughput import synchronize
 
 
 def build(config: str, *overrides: str):
@@ -30,18 +31,6 @@ def metadata() -> dict[str, object]:
     gpu = {"gpu": torch.cuda.get_device_name()} if torch.cuda.is_available() else {}
     return {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "machine": platform.processor() or platform.machine(), **gpu, "commit": commit}
-
-
-def synchronize(device: torch.device | str) -> None:
-    """Wait for queued GPU work, so that a host clock read after it times the work itself."""
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def to_device(batch: dict[str, object], device: torch.device | str) -> dict[str, object]:
-    """A collated batch with its tensors on `device` (non-blocking copies from pinned memory)."""
-    return {key: value.to(device, non_blocking=True) if isinstance(value, torch.Tensor) else value
-            for key, value in batch.items()}
 
 
 def matmul_flops_per_s(m: int, k: int, n: int, repeats: int = 20, device: torch.device | str = "cpu",

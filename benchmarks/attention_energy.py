@@ -30,6 +30,7 @@ from torch import Tensor
 import common.attention as attention_module
 from _setup import metadata
 from common.attention import AdditiveAttention
+from common.throughput import synchronize
 
 
 def median_ms(function: Callable[[], Tensor], device: torch.device, repeats: int) -> float:
@@ -37,12 +38,10 @@ def median_ms(function: Callable[[], Tensor], device: torch.device, repeats: int
         function()
     times = []
     for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(device)
         start = time.perf_counter()
         function()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1e3
 

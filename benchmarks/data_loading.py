@@ -20,8 +20,10 @@ import json
 import time
 
 import torch
+from lightning.fabric.utilities.apply_func import move_data_to_device
 
-from _setup import build, metadata, synchronize, to_device
+from _setup import build, metadata
+from common.throughput import synchronize
 
 
 def main() -> None:
@@ -46,12 +48,12 @@ def main() -> None:
         optimizer = model.configure_optimizers()["optimizer"]
         model.train()
         if device.type == "cuda":  # one untimed step: cuDNN plans and the caching allocator
-            model.training_step(to_device(batches[0], device), 0).backward()
+            model.training_step(move_data_to_device(batches[0], device), 0).backward()
             model.zero_grad()
         synchronize(device)
         start = time.perf_counter()
         for index, batch in enumerate(batches):
-            loss = model.training_step(to_device(batch, device), index)
+            loss = model.training_step(move_data_to_device(batch, device), index)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -19,8 +19,10 @@ import tempfile
 import time
 
 import torch
+from lightning.fabric.utilities.apply_func import move_data_to_device
 
-from _setup import metadata, synchronize, to_device
+from _setup import metadata
+from common.throughput import synchronize
 from captioning.data import CaptioningDataModule
 from captioning.features import cached_features
 from common.checkpoint import load_module
@@ -44,7 +46,7 @@ def train_one_epoch(module, loader) -> tuple[float, int]:
     synchronize(module.device)
     start, steps = time.perf_counter(), 0
     for index, batch in enumerate(loader):
-        loss = module.training_step(to_device(batch, module.device), index)
+        loss = module.training_step(move_data_to_device(batch, module.device), index)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

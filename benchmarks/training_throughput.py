@@ -26,11 +26,13 @@ import json
 import time
 
 import torch
+from lightning.fabric.utilities.apply_func import move_data_to_device
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
-from _setup import build, matmul_flops_per_s, metadata, synchronize, to_device
+from _setup import build, matmul_flops_per_s, metadata
+from common.throughput import synchronize
 from common.memory import Memory, padding_mask
 from common.precision import fused_rnn_precision
 from common.vocab import PAD_ID
@@ -109,9 +111,9 @@ def main() -> None:
     if args.compile:
         module.decoder._advance = torch.compile(module.decoder._advance, dynamic=True)
     precision = torch.autocast(device.type, dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext()
-    bucketed = [to_device(b, device) for b in itertools.islice(iter(data.train_dataloader()), args.batches)]
+    bucketed = [move_data_to_device(b, device) for b in itertools.islice(iter(data.train_dataloader()), args.batches)]
     generator = torch.Generator().manual_seed(0)
-    random_batches = [to_device(b, device) for b in itertools.islice(
+    random_batches = [move_data_to_device(b, device) for b in itertools.islice(
         iter(DataLoader(data.datasets["train"], batch_size=data.batch_size, shuffle=True, generator=generator,
                         collate_fn=collate)), args.batches)]
     result: dict[str, object] = {"benchmark": "training_throughput", "config": args.config, "batches": args.batches,

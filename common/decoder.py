@@ -150,8 +150,7 @@ class AttentionDecoder(nn.Module):
             features.append(step_features)
             weights.append(step_weights)
         logits = self.readout(torch.stack(features, dim=1))  # (B, T, V)
-        attention = None if self.attention is None else torch.stack(weights, dim=1)  # (B, T, S)
-        return logits, attention
+        return logits, torch.stack(weights, dim=1)  # (B, T, V), (B, T, S)
 
     def _fused_recurrence(self, embedded: Tensor, state: DecoderState) -> Tensor:
         """embedded (B, T, E) -> top-layer hidden states (B, T, H) in one call of torch's RNN kernel.

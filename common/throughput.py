@@ -18,6 +18,12 @@ from lightning.pytorch.callbacks import Callback
 from common.vocab import PAD_ID
 
 
+def synchronize(device: torch.device | str) -> None:
+    """Wait for queued GPU work, so that a host clock read after it times the work itself."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 class ThroughputLogger(Callback):
     """Logs `train/tokens_per_s` and `train/examples_per_s` in the rows Lightning writes every N steps."""
 
@@ -30,14 +36,9 @@ class ThroughputLogger(Callback):
         self._tokens: torch.Tensor | int = 0  # stays on the device until the window closes
         self._examples = 0
 
-    @staticmethod
-    def _synchronize(trainer: L.Trainer) -> None:
-        if trainer.strategy.root_device.type == "cuda":
-            torch.cuda.synchronize(trainer.strategy.root_device)
-
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
         if self._started is None:
-            self._synchronize(trainer)
+            synchronize(trainer.strategy.root_device)
             self._started = time.perf_counter()
 
     def on_train_batch_end(
@@ -49,7 +50,7 @@ class ThroughputLogger(Callback):
         # Lightning writes a row when the optimizer step count reaches a multiple of log_every_n_steps.
         if self._started is None or trainer.global_step % trainer.log_every_n_steps or trainer.fit_loop._should_accumulate():
             return
-        self._synchronize(trainer)
+        synchronize(trainer.strategy.root_device)
         seconds = time.perf_counter() - self._started
         world = trainer.world_size
         pl_module.log("train/tokens_per_s", float(self._tokens) * world / seconds, on_step=True, on_epoch=False)
@@ -58,7 +59,7 @@ class ThroughputLogger(Callback):
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._started is not None:
-            self._synchronize(trainer)
+            synchronize(trainer.strategy.root_device)
             self._paused = time.perf_counter()
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -10,8 +10,8 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from common.embedding import TokenEmbedding
-from common.precision import fused_rnn_precision
 from common.memory import Memory, padding_mask
+from common.precision import fused_rnn_precision
 
 _RNNS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
