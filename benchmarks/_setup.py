@@ -11,8 +11,8 @@ from collections.abc import Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from common.cli import run_lightning
-from common.throughput import synchronize
+from captra.common.cli import run_lightning
+from captra.common.throughput import synchronize
 
 
 def build(config: str, *overrides: str):

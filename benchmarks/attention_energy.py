@@ -27,10 +27,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-import common.attention as attention_module
+import captra.common.attention as attention_module
 from _setup import metadata
-from common.attention import AdditiveAttention
-from common.throughput import synchronize
+from captra.common.attention import AdditiveAttention
+from captra.common.throughput import synchronize
 
 
 def median_ms(function: Callable[[], Tensor], device: torch.device, repeats: int) -> float:

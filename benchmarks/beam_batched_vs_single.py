@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 
 from _setup import matmul_ceiling, metadata
-from common.checkpoint import load_module
-from common.textfile import read_lines
-from translation.data import split_path
-from translation.translate import translate_ids
+from captra.common.checkpoint import load_module
+from captra.common.textfile import read_lines
+from captra.translation.data import split_path
+from captra.translation.translate import translate_ids
 
 
 def main() -> None:

@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 
 from _setup import matmul_ceiling, metadata
-from captioning.caption import caption_batches
-from captioning.corpus import read_flickr8k
-from captioning.images import read_image_tensor
-from common.checkpoint import load_module
+from captra.captioning.caption import caption_batches
+from captra.captioning.corpus import read_flickr8k
+from captra.captioning.images import read_image_tensor
+from captra.common.checkpoint import load_module
 
 
 def timed(function) -> tuple[float, list]:

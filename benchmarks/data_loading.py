@@ -23,7 +23,7 @@ import torch
 from lightning.fabric.utilities.apply_func import move_data_to_device
 
 from _setup import build, metadata
-from common.throughput import synchronize
+from captra.common.throughput import synchronize
 
 
 def main() -> None:

@@ -19,13 +19,13 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from _setup import metadata
-from captioning.caption import caption_batches
-from captioning.corpus import read_flickr8k
-from captioning.images import read_image_tensor
-from common.checkpoint import load_module
-from common.textfile import read_lines
-from translation.data import split_path
-from translation.translate import translate_ids
+from captra.captioning.caption import caption_batches
+from captra.captioning.corpus import read_flickr8k
+from captra.captioning.images import read_image_tensor
+from captra.common.checkpoint import load_module
+from captra.common.textfile import read_lines
+from captra.translation.data import split_path
+from captra.translation.translate import translate_ids
 
 MATMUL_OPS = {"aten::addmm", "aten::mm", "aten::bmm", "aten::mkldnn_rnn_layer"}
 

@@ -22,10 +22,10 @@ import torch
 from lightning.fabric.utilities.apply_func import move_data_to_device
 
 from _setup import metadata
-from common.throughput import synchronize
-from captioning.data import CaptioningDataModule
-from captioning.features import cached_features
-from common.checkpoint import load_module
+from captra.common.throughput import synchronize
+from captra.captioning.data import CaptioningDataModule
+from captra.captioning.features import cached_features
+from captra.common.checkpoint import load_module
 
 
 class FirstImages(CaptioningDataModule):

@@ -32,11 +32,11 @@ from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
 from _setup import build, matmul_flops_per_s, metadata
-from common.throughput import synchronize
-from common.memory import Memory, padding_mask
-from common.precision import fused_rnn_precision
-from common.vocab import PAD_ID
-from translation.data import collate
+from captra.common.throughput import synchronize
+from captra.common.memory import Memory, padding_mask
+from captra.common.precision import fused_rnn_precision
+from captra.common.vocab import PAD_ID
+from captra.translation.data import collate
 
 
 def straightforward_loss(module, batch) -> torch.Tensor:

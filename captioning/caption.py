@@ -15,13 +15,13 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from captioning.attention_map import map_path, save_attention_map
-from captioning.images import image_transform, load_image
-from captioning.model import CaptioningModule
-from common.checkpoint import load_module
-from common.inference import decoding_config, resolve_device
-from common.search import Hypothesis, SearchConfig
-from common.textfile import DataError
+from captra.captioning.attention_map import map_path, save_attention_map
+from captra.captioning.images import image_transform, load_image
+from captra.captioning.model import CaptioningModule
+from captra.common.checkpoint import load_module
+from captra.common.inference import decoding_config, resolve_device
+from captra.common.decoding import Hypothesis, SearchConfig
+from captra.common.textfile import DataError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,15 +16,15 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from captioning.corpus import CaptionedImage, read_flickr8k, read_karpathy
-from captioning.encoder import ImageEncoder
-from captioning.features import FeatureStore, cached_features, default_cache_dir
-from captioning.images import image_transform, load_image
-from common.batching import pad
-from common.datamodule import SplitDataModule
-from common.text import TextPipeline
-from common.textfile import DataError
-from common.vocab import BOS_ID, EOS_ID
+from captra.captioning.corpus import CaptionedImage, read_flickr8k, read_karpathy
+from captra.captioning.encoder import ImageEncoder
+from captra.captioning.features import FeatureStore, cached_features, default_cache_dir
+from captra.captioning.images import image_transform, load_image
+from captra.common.batching import pad
+from captra.common.datamodule import SplitDataModule
+from captra.common.text import TextPipeline
+from captra.common.textfile import DataError
+from captra.common.vocab import BOS_ID, EOS_ID
 
 log = logging.getLogger(__name__)
 

@@ -12,19 +12,20 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from captioning.backbones import Backbone, InputSpec, build_backbone
-from common.memory import Memory
+from captra.captioning.backbones import Backbone, InputSpec, build_backbone
+from captra.common.memory import Memory
 
 
 @dataclass
 class ImageEncoderConfig:
     """Which CNN and how much of it trains.
 
-    backbone: "efficientnet_lite2" | "timm:NAME" | "torchvision:NAME" (see captioning/backbones.py).
-    weights: "pretrained" | "random" | path of a weights file.
-    fine_tune_blocks: 0 keeps the CNN frozen (features can be cached); N trains its last N blocks.
-    fine_tune_lr: learning rate of the fine-tuned blocks (the decoder uses the optimizer's lr).
-    dropout: on the region features, before attention.
+    Attributes:
+        backbone: efficientnet_lite2, timm:NAME or torchvision:NAME (captioning/backbones.py).
+        weights: pretrained (from local packages or caches, never downloaded), random, or a weights file.
+        fine_tune_blocks: 0 keeps the CNN frozen (its features are cached); N trains its last N blocks.
+        fine_tune_lr: learning rate of the fine-tuned blocks (the decoder uses the optimizer's lr).
+        dropout: on the region features, before attention.
     """
 
     backbone: str = "efficientnet_lite2"

@@ -1,32 +1,25 @@
-"""Captioning inputs for `captra report`: a split's images and reference captions, and captioning them."""
+"""Captioning in `captra report`: a split's images and reference captions, captioning them, attention maps."""
 
 from __future__ import annotations
 
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import torch
 from tqdm import tqdm
 
-from captioning.attention_map import save_attention_map
-from captioning.caption import caption_batches
-from captioning.corpus import read_flickr8k, read_karpathy
-from captioning.images import load_image, read_image_tensor
-from common.report.split import SplitData
-from common.search import SearchConfig
+from captra.captioning.attention_map import save_attention_map
+from captra.captioning.caption import caption_batches
+from captra.captioning.data import CaptioningDataModule
+from captra.captioning.images import load_image, read_image_tensor
+from captra.common.report.split import SplitData
+from captra.common.decoding import SearchConfig
 
 
-def read_split(settings: dict[str, Any], split: str) -> SplitData:
-    data_dir = Path(settings["data_dir"])
-    image_dir = Path(settings["image_dir"]) if settings.get("image_dir") else (
-        data_dir / "images" if (data_dir / "images").is_dir() else data_dir)
-    if settings.get("annotations"):
-        images = read_karpathy(Path(settings["annotations"]), split, image_dir)
-    else:
-        images = read_flickr8k(data_dir, split, image_dir)
-    images = [image for image in images if image.captions]
+def read_split(data: CaptioningDataModule, split: str) -> SplitData:
+    """Every image with captions, its references, and the mean reference length in words."""
+    images = [image for image in data.read_split(split) if image.captions]
     lengths = [round(sum(len(c.split()) for c in image.captions) / len(image.captions)) for image in images]
     return SplitData(split, [str(image.path) for image in images], [image.captions for image in images], lengths,
                      "mean reference words")

@@ -19,9 +19,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from captioning.encoder import ImageEncoder
-from captioning.images import load_image, image_transform
-from common.textfile import DataError
+from captra.captioning.encoder import ImageEncoder
+from captra.captioning.images import load_image, image_transform
+from captra.common.textfile import DataError
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torchvision.transforms import v2
 
-from captioning.backbones import InputSpec
-from common.textfile import DataError
+from captra.captioning.backbones import InputSpec
+from captra.common.textfile import DataError
 
 
 def load_image(path: Path) -> Image.Image:

@@ -12,13 +12,13 @@ from typing import Any
 
 from torch import Tensor
 
-from captioning.encoder import ImageEncoder, ImageEncoderConfig
-from common.decoder import DecoderConfig
-from common.memory import Memory
-from common.metrics import captioning_scores
-from common.module import OptimizerConfig, Seq2SeqModule, as_config
-from common.search import SearchConfig
-from common.vocab import PAD_ID
+from captra.captioning.encoder import ImageEncoder, ImageEncoderConfig
+from captra.common.decoder import DecoderConfig
+from captra.common.memory import Memory
+from captra.captioning.metrics import captioning_scores
+from captra.common.module import OptimizerConfig, Seq2SeqModule, as_config
+from captra.common.decoding import SearchConfig
+from captra.common.vocab import PAD_ID
 
 
 class CaptioningModule(Seq2SeqModule):

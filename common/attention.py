@@ -3,8 +3,8 @@
 Each attention projects the memory into keys once per batch (`project_keys`) and then scores the
 decoder queries of each step against them (`forward`), so the per-step cost is a single small matmul.
 
-Queries come in groups: G consecutive queries share one memory row (the G hypotheses of a beam),
-so beam search never copies the memory per hypothesis. Teacher forcing and greedy search have G = 1.
+Queries come in groups: K consecutive queries share one memory row (the K hypotheses of a beam),
+so beam search never copies the memory per hypothesis. Teacher forcing and greedy search have K = 1.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 AttentionKind = Literal["additive", "dot", "general", "none"]
 
-# At inference on the CPU, additive attention's (B, G, S, A) energy is computed this many elements at
+# At inference on the CPU, additive attention's (B, K, S, A) energy is computed this many elements at
 # a time in one reused buffer: 4 MiB stays in the cache, where one large buffer per step (50 MB for a
 # 100-image caption beam) is memory-bound, and fresh chunks per step depend on the allocator's mood
 # (benchmarks/attention_energy.py; docs/RESULTS.md).
@@ -24,26 +24,26 @@ CPU_ENERGY_CHUNK = 1 << 20
 
 
 class Attention(nn.Module):
-    """Base class: `forward(query, keys, states, mask)` -> context (B*G, D), weights (B*G, S)."""
+    """Base class: `forward(query, keys, states, mask)` -> context (B*K, D), weights (B*K, S)."""
 
     def project_keys(self, states: Tensor) -> Tensor:
         """(B, S, D) memory states -> (B, S, A) keys."""
         raise NotImplementedError
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        """(B, G, H) queries, (B, S, A) keys -> (B, G, S) unnormalised scores."""
+        """(B, K, H) queries, (B, S, A) keys -> (B, K, S) unnormalised scores."""
         raise NotImplementedError
 
     def forward(self, query: Tensor, keys: Tensor, states: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """query (B*G, H); keys (B, S, A), states (B, S, D), mask (B, S) -> context (B*G, D), weights (B*G, S)."""
+        """query (B*K, H); keys (B, S, A), states (B, S, D), mask (B, S) -> context (B*K, D), weights (B*K, S)."""
         batch = states.size(0)
         if query.size(0) % batch:
             raise ValueError(f"{query.size(0)} queries cannot be grouped over {batch} memory rows")
-        grouped = query.view(batch, query.size(0) // batch, query.size(1))  # (B, G, H)
-        scores = self.score(grouped, keys)  # (B, G, S)
+        grouped = query.view(batch, query.size(0) // batch, query.size(1))  # (B, K, H)
+        scores = self.score(grouped, keys)  # (B, K, S)
         scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
-        weights = torch.softmax(scores, dim=-1)  # (B, G, S); exactly 0 on padding
-        context = torch.bmm(weights, states)  # (B, G, D)
+        weights = torch.softmax(scores, dim=-1)  # (B, K, S); exactly 0 on padding
+        context = torch.bmm(weights, states)  # (B, K, D)
         return context.flatten(0, 1), weights.flatten(0, 1)
 
 
@@ -52,7 +52,7 @@ class AdditiveAttention(Attention):
 
     Computed as 2 v^T sigmoid(2 (W_k s + W_q q + b)), since tanh(x) = 2 sigmoid(2x) - 1: the two differ by
     the constant v^T 1 per query, which the softmax ignores, so the weights are the same. The elementwise
-    nonlinearity over (B, G, S, A) is the largest cost of batched beam search, and PyTorch's CPU sigmoid
+    nonlinearity over (B, K, S, A) is the largest cost of batched beam search, and PyTorch's CPU sigmoid
     is several times faster than its tanh (benchmarks/attention_energy.py). The keys hold 2 W_k s.
     """
 
@@ -66,15 +66,15 @@ class AdditiveAttention(Attention):
         return self.key_layer(states).mul_(2.0)  # (B, S, A): 2 W_k s
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        projected_query = self.query_layer(query).mul_(2.0).unsqueeze(2)  # (B, G, 1, A): 2 (W_q q + b)
+        projected_query = self.query_layer(query).mul_(2.0).unsqueeze(2)  # (B, K, 1, A): 2 (W_q q + b)
         if keys.device.type == "cpu" and not torch.is_grad_enabled():
             return self._score_in_chunks(projected_query, keys)
-        energy = (keys.unsqueeze(1) + projected_query).sigmoid_()  # (B, G, S, A)
-        return self.energy_layer(energy).squeeze(3).mul_(2.0)  # (B, G, S)
+        energy = (keys.unsqueeze(1) + projected_query).sigmoid_()  # (B, K, S, A)
+        return self.energy_layer(energy).squeeze(3).mul_(2.0)  # (B, K, S)
 
     def _score_in_chunks(self, projected_query: Tensor, keys: Tensor) -> Tensor:
         """Inference on the CPU: the energy a few memory rows at a time, in one reused buffer that stays
-        in the cache. projected_query (B, G, 1, A), keys (B, S, A) -> (B, G, S)."""
+        in the cache. projected_query (B, K, 1, A), keys (B, S, A) -> (B, K, S)."""
         batch, group, positions, size = keys.size(0), projected_query.size(1), keys.size(1), keys.size(2)
         rows = max(1, min(batch, CPU_ENERGY_CHUNK // (group * positions * size)))
         dtype = torch.promote_types(keys.dtype, projected_query.dtype)  # bfloat16 under autocast
@@ -103,7 +103,7 @@ class DotAttention(Attention):
         return states  # (B, S, D)
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        return torch.bmm(query, keys.transpose(1, 2))  # (B, G, S)
+        return torch.bmm(query, keys.transpose(1, 2))  # (B, K, S)
 
 
 class GeneralAttention(DotAttention):

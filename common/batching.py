@@ -8,14 +8,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, Sized
 import torch
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler, Sampler
 
-from common.vocab import PAD_ID
-
-
-def process_rank() -> tuple[int, int]:
-    """(rank, world size) of this process; (0, 1) outside torch.distributed."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
+from captra.common.distributed import process_rank
+from captra.common.vocab import PAD_ID
 
 
 class BucketBatchSampler(BatchSampler):

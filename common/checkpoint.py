@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from common.module import CHECKPOINT_FORMAT, Seq2SeqModule
-
-TASK_MODULES = {
-    "translation": "translation.model:TranslationModule",
-    "captioning": "captioning.model:CaptioningModule",
-}
+from captra.common.module import CHECKPOINT_FORMAT, Seq2SeqModule
+from captra.common.task import Task, UnknownTaskError, get_task
 
 
 class CheckpointError(ValueError):
@@ -38,11 +33,18 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
-def module_class(task: str) -> type[Seq2SeqModule]:
-    if task not in TASK_MODULES:
-        raise CheckpointError(f"unknown task {task!r}; known tasks: {', '.join(TASK_MODULES)}")
-    module_name, class_name = TASK_MODULES[task].split(":")
-    return getattr(importlib.import_module(module_name), class_name)
+def checkpoint_task(path: str | Path, checkpoint: dict[str, Any]) -> Task:
+    """The registered task a checkpoint was written by; refuses checkpoints of a newer format."""
+    info = checkpoint["captra"]
+    if info.get("format", 0) > CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path}: written by a newer captra (checkpoint format {info.get('format')}, this one reads "
+            f"up to {CHECKPOINT_FORMAT}); upgrade captra"
+        )
+    try:
+        return get_task(info["task"])
+    except UnknownTaskError as error:
+        raise CheckpointError(f"{path}: {error}") from error
 
 
 def load_module(path: str | Path, task: str | None = None) -> Seq2SeqModule:
@@ -52,14 +54,9 @@ def load_module(path: str | Path, task: str | None = None) -> Seq2SeqModule:
     """
     checkpoint = read_checkpoint(path)
     info = checkpoint["captra"]
-    if info.get("format", 0) > CHECKPOINT_FORMAT:
-        raise CheckpointError(
-            f"{path}: written by a newer captra (checkpoint format {info.get('format')}, this one reads "
-            f"up to {CHECKPOINT_FORMAT}); upgrade captra"
-        )
     if task is not None and info["task"] != task:
         raise CheckpointError(f"{path}: is a {info['task']} checkpoint, but this command needs a {task} checkpoint")
-    cls = module_class(info["task"])
+    cls = checkpoint_task(path, checkpoint).module_class
     try:
         hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if not k.startswith("_")}
         module = cls(**cls.loading_hparams(hparams), text=info["text"])

@@ -1,16 +1,16 @@
-"""`captra`: LightningCLI for fit / validate / test / predict, plus the inference commands.
+"""`captra`: LightningCLI for fit / validate / test / predict, plus the commands that serve checkpoints.
 
-    captra fit -c configs/translation/multi30k_en_de.yaml [--trainer.max_epochs 3 ...]
+    captra fit -c configs/translation/base.yaml -c configs/translation/multi30k_en_de.yaml [--trainer.max_epochs 3 ...]
     captra translate --ckpt run.ckpt [--input FILE] [--beam 5]
     captra caption IMAGE [IMAGE ...] --ckpt run.ckpt [--beam 3] [--attention-map OUT.png]
     captra report --ckpt run.ckpt [--ckpt other.ckpt] --split test --out reports/NAME
-Also runnable as `python -m common.cli ...`.
+The inference commands come from the registered tasks (captra.common.task) and the report.
+Also runnable as `python -m captra ...`.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import re
 import sys
 from pathlib import Path
@@ -18,23 +18,44 @@ from typing import Any
 
 import torch
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from common.checkpoint import CheckpointError
-from common.checkpoint_io import AtomicCheckpointIO
-from common.csv_log import ContinuingCSVLogger
-from common.module import Seq2SeqModule
-from common.textfile import DataError
-from common.throughput import ThroughputLogger
+import captra
+from captra.common.checkpoint import CheckpointError, checkpoint_task, read_checkpoint
+from captra.common.checkpoint_io import AtomicCheckpointIO
+from captra.common.csv_log import ContinuingCSVLogger
+from captra.common.module import Seq2SeqModule
+from captra.common.report import command as report_command
+from captra.common.task import InferenceCommand, tasks
+from captra.common.textfile import DataError
+from captra.common.throughput import ThroughputLogger
 
-# name -> (module with add_arguments/run, help)
-INFERENCE_COMMANDS = {
-    "translate": ("translation.translate", "translate a file or stdin with a translation checkpoint"),
-    "caption": ("captioning.caption", "caption image files with a captioning checkpoint"),
-    "report": ("common.report.command", "decode a split with checkpoints and write a BLEU evaluation report"),
+TRAINER_COMMANDS = {
+    "fit": "train a model from a config (-c base.yaml -c overlay.yaml); resume with --ckpt_path last",
+    "validate": "score a checkpoint (--ckpt_path) on the configured validation split",
+    "test": "score a checkpoint (--ckpt_path) on the configured test split",
+    "predict": "decode the configured test split with a checkpoint (--ckpt_path)",
 }
+REPORT = InferenceCommand("report", report_command.HELP, report_command.add_arguments, report_command.run)
+
+
+def inference_commands() -> dict[str, InferenceCommand]:
+    """Every registered task's command (translate, caption, ...) and report."""
+    commands = {task.command.name: task.command for task in tasks().values()}
+    return {**dict(sorted(commands.items())), REPORT.name: REPORT}
+
+
+def top_level_help(commands: dict[str, InferenceCommand]) -> str:
+    lines = ["usage: captra COMMAND [ARGS ...]      (captra COMMAND --help for a command's arguments)", "",
+             "Attention LSTM encoder-decoders: train, serve and evaluate them.", "",
+             "training and scoring (LightningCLI, configs with -c):"]
+    lines += [f"  {name:<10} {text}" for name, text in TRAINER_COMMANDS.items()]
+    lines += ["", "inference and evaluation:"]
+    lines += [f"  {name:<10} {command.help}" for name, command in commands.items()]
+    lines += ["", f"captra {captra.__version__}; tasks: {', '.join(sorted(tasks()))}"]
+    return "\n".join(lines)
 
 
 def run_versions(root: Path, pattern: str = "") -> dict[int, Path]:
@@ -106,14 +127,23 @@ class CaptraCLI(LightningCLI):
         self.command_line = list(sys.argv[1:] if args is None else args) if not isinstance(args, dict) else []
         super().parse_arguments(parser, args)
 
+    # LightningCLI rebuilds the model from a `--ckpt_path` checkpoint's hyper-parameters in its private
+    # `_parse_ckpt_path`, right after parsing, and no public hook runs in between. It imports the class path the
+    # checkpoint stored, which for checkpoints written before captra had one namespace is `translation.model...`;
+    # and it would overwrite decoding settings given on the command line. So captra replaces that step.
     def _parse_ckpt_path(self) -> None:
-        """With `--ckpt_path`, the model is rebuilt from the checkpoint's hyper-parameters (its weights need
-        that architecture), but decoding settings given on the command line (`--model.search.*`) still apply."""
+        """With `--ckpt_path`, the model is rebuilt from the checkpoint's task and hyper-parameters (its weights
+        need that architecture), but decoding settings given on the command line (`--model.search.*`) still apply."""
         subcommand = self.config.get("subcommand")
-        before = self.config.clone() if subcommand else None
-        super()._parse_ckpt_path()
-        if before is None:
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt_path or not Path(ckpt_path).is_file():  # "last" is resolved in before_instantiate_classes
             return
+        checkpoint = read_checkpoint(ckpt_path)
+        module_class = checkpoint_task(ckpt_path, checkpoint).module_class
+        hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if not k.startswith("_")}
+        model = {"class_path": f"{module_class.__module__}.{module_class.__qualname__}", "init_args": hparams}
+        before = self.config.clone()
+        self.config = self.parser.parse_object({subcommand: {"model": model}}, self.config)
         pattern = re.compile(r"^--model\.(?:init_args\.)?search\.(\w+)")
         for word in self.command_line:
             if match := pattern.match(word):
@@ -121,32 +151,51 @@ class CaptraCLI(LightningCLI):
                 self.config[key] = before[key]
 
     def before_instantiate_classes(self) -> None:
-        if self.subcommand != "fit" or self.config["fit"].get("ckpt_path") != "last":
-            return
-        root = Path(self.config["fit"]["trainer"].get("default_root_dir") or "runs")
+        config = self.config[self.subcommand]
+        if self.subcommand == "fit" and not validates(config["trainer"]):
+            print("captra: validation is off (trainer.limit_val_batches 0): no checkpoint selection, early stopping or "
+                  "learning-rate plateau schedule; the latest weights are saved as last.ckpt after every epoch",
+                  file=sys.stderr)
+            config["checkpoint"]["monitor"] = None  # keep the latest checkpoint instead of the best
+            config["checkpoint"]["filename"] = "epoch{epoch:02d}-step{step}"
+        if self.subcommand == "fit" and config.get("ckpt_path") == "last":
+            self._resolve_last_checkpoint(config)
+
+    def _resolve_last_checkpoint(self, config: Any) -> None:
+        """`--ckpt_path last`: the newest run's last.ckpt under `default_root_dir`, or a new run if none."""
+        root = Path(config["trainer"].get("default_root_dir") or "runs")
         found = newest_last_checkpoint(root)
         if found is None:
             print(f"captra: no {root}/version_*/checkpoints/last.ckpt to resume from: starting a new run", file=sys.stderr)
-            self.config["fit"]["ckpt_path"] = None
+            config["ckpt_path"] = None
             return
         path, self.resume_version = found
         self.resume_step = int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["global_step"])
         print(f"captra: resuming from {path} (step {self.resume_step})", file=sys.stderr)
-        self.config["fit"]["ckpt_path"] = str(path)
+        config["ckpt_path"] = str(path)
 
-    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
-        """Unless the config names loggers, log to TensorBoard and CSV in `default_root_dir/version_N`;
-        unless it names plugins, save checkpoints atomically."""
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """Unless the config names loggers, log to TensorBoard and CSV in `default_root_dir/version_N`; unless it
+        names plugins, save checkpoints atomically; without validation, no early stopping."""
+        config = self.config_init[self.subcommand]["trainer"] if self.subcommand else self.config_init["trainer"]
         if config.get("logger") in (None, True):
             root = Path(config.get("default_root_dir") or "runs")
             version = next_version(root) if self.resume_version is None else self.resume_version
-            config["logger"] = [  # CSV first: it creates the shared folder, TensorBoard then adds to it
+            kwargs["logger"] = [  # CSV first: it creates the shared folder, TensorBoard then adds to it
                 ContinuingCSVLogger(root, name="", version=version, resume_step=self.resume_step),
                 TensorBoardLogger(root, name="", version=version),
             ]
         if config.get("plugins") is None:
-            config["plugins"] = [AtomicCheckpointIO()]  # a failed save never damages the previous checkpoint
-        return super()._instantiate_trainer(config, callbacks)
+            kwargs["plugins"] = [AtomicCheckpointIO()]  # a failed save never damages the previous checkpoint
+        trainer = super().instantiate_trainer(**kwargs)
+        if not validates(config):
+            trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, EarlyStopping)]
+        return trainer
+
+
+def validates(trainer_config: Any) -> bool:
+    """Whether a trainer configuration runs validation (`limit_val_batches: 0` turns it off)."""
+    return trainer_config.get("limit_val_batches") not in (0, 0.0)
 
 
 def run_lightning(argv: list[str] | None) -> CaptraCLI:
@@ -157,29 +206,35 @@ def run_lightning(argv: list[str] | None) -> CaptraCLI:
         datamodule_class=None,
         subclass_mode_data=True,
         save_config_kwargs={"overwrite": True},
+        parser_kwargs={"prog": "captra"},
         args=argv,
         auto_configure_optimizers=False,
     )
 
 
-def run_inference(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="captra", description="captra inference commands")
-    commands = parser.add_subparsers(dest="command", required=True)
-    for name, (module_name, help_text) in INFERENCE_COMMANDS.items():
-        command = commands.add_parser(name, help=help_text, description=help_text)
-        importlib.import_module(module_name).add_arguments(command)
+def run_inference(command: InferenceCommand, argv: list[str]) -> int:
+    """`captra NAME ARGS` for an inference command; bad input gets a one-line error and exit status 2."""
+    parser = argparse.ArgumentParser(prog=f"captra {command.name}", description=command.help)
+    command.add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        return importlib.import_module(INFERENCE_COMMANDS[args.command][0]).run(args)
+        return command.run(args)
     except (CheckpointError, DataError, ValueError) as error:
-        print(f"captra {args.command}: error: {error}", file=sys.stderr)
+        print(f"captra {command.name}: error: {error}", file=sys.stderr)
         return 2
 
 
 def main(argv: list[str] | None = None) -> None:
     words = sys.argv[1:] if argv is None else argv
-    if words and words[0] in INFERENCE_COMMANDS:
-        sys.exit(run_inference(words))
+    commands = inference_commands()
+    if not words or words[0] in ("-h", "--help"):
+        print(top_level_help(commands))
+        sys.exit(0 if words else 2)
+    if words[0] == "--version":
+        print(f"captra {captra.__version__}")
+        sys.exit(0)
+    if words[0] in commands:
+        sys.exit(run_inference(commands[words[0]], words[1:]))
     try:
         run_lightning(argv)
     except (CheckpointError, DataError) as error:

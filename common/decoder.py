@@ -16,10 +16,10 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from common.attention import AttentionKind, build_attention
-from common.embedding import TokenEmbedding
-from common.memory import Memory
-from common.precision import fused_rnn_precision
+from captra.common.attention import AttentionKind, build_attention
+from captra.common.embedding import TokenEmbedding
+from captra.common.memory import Memory
+from captra.common.precision import fused_rnn_precision
 
 CellKind = Literal["lstm", "gru", "rnn"]
 _CELLS = {"lstm": nn.LSTMCell, "gru": nn.GRUCell, "rnn": nn.RNNCell}
@@ -27,18 +27,31 @@ _CELLS = {"lstm": nn.LSTMCell, "gru": nn.GRUCell, "rnn": nn.RNNCell}
 
 @dataclass
 class DecoderConfig:
-    """Hyper-parameters of the attention decoder."""
+    """Hyper-parameters of the attention decoder.
+
+    Attributes:
+        cell: recurrent cell: lstm, gru or rnn (tanh).
+        embedding_size: width of the target word embeddings.
+        hidden_size: hidden units of each layer.
+        num_layers: stacked recurrent layers.
+        attention: additive (Bahdanau), dot or general (Luong), or none (Show and Tell / seq2seq baseline).
+        attention_size: width of additive attention's hidden layer (additive only).
+        output_size: width of the deep-output layer; must equal embedding_size to tie embeddings.
+        dropout: on the embeddings, between layers and before the output layer.
+        tie_embeddings: share the target embedding matrix with the output layer.
+        context_gate: Xu et al.'s gating scalar beta_t = sigmoid(w . h_{t-1}) on the attention context.
+    """
 
     cell: CellKind = "lstm"
     embedding_size: int = 256
     hidden_size: int = 512
     num_layers: int = 1
     attention: AttentionKind = "additive"
-    attention_size: int = 512  # additive attention only
-    output_size: int = 512  # deep-output layer; must equal embedding_size to tie embeddings
+    attention_size: int = 512
+    output_size: int = 512
     dropout: float = 0.3
-    tie_embeddings: bool = False  # share the target embedding with the output layer
-    context_gate: bool = False  # Xu et al.'s gating scalar beta_t = sigmoid(w . h_{t-1})
+    tie_embeddings: bool = False
+    context_gate: bool = False
 
 
 @dataclass
@@ -104,18 +117,18 @@ class AttentionDecoder(nn.Module):
     def _advance(
         self, embedded: Tensor, state: DecoderState, memory: Memory
     ) -> tuple[Tensor, DecoderState, Tensor | None]:
-        """One recurrent step. embedded (B*G, E) -> features (B*G, F), new state, weights (B*G, S) or None.
+        """One recurrent step. embedded (B*K, E) -> features (B*K, F), new state, weights (B*K, S) or None.
 
-        The state has B*G rows, G per memory row (the hypotheses of a beam; G = 1 in training).
+        The state has B*K rows, K per memory row (the hypotheses of a beam; K = 1 in training).
         """
-        query = state.hidden[:, -1]  # (B*G, H): top layer h_{t-1}
+        query = state.hidden[:, -1]  # (B*K, H): top layer h_{t-1}
         if self.attention is None:
             context, weights = embedded.new_zeros(embedded.size(0), 0), None
         else:
-            context, weights = self.attention(query, memory.keys, memory.states, memory.mask)  # (B*G, D), (B*G, S)
+            context, weights = self.attention(query, memory.keys, memory.states, memory.mask)  # (B*K, D), (B*K, S)
             if self.gate is not None:
-                context = torch.sigmoid(self.gate(query)) * context  # (B*G, D)
-        layer_input = torch.cat([embedded, context], dim=1)  # (B*G, E + D)
+                context = torch.sigmoid(self.gate(query)) * context  # (B*K, D)
+        layer_input = torch.cat([embedded, context], dim=1)  # (B*K, E + D)
         hiddens, cells = [], []
         for layer, cell in enumerate(self.cells):
             if state.cell is None:
@@ -126,7 +139,7 @@ class AttentionDecoder(nn.Module):
             hiddens.append(h)
             layer_input = self.dropout(h)
         new_state = DecoderState(torch.stack(hiddens, 1), torch.stack(cells, 1) if cells else None)
-        features = torch.cat([hiddens[-1], context, embedded], dim=1)  # (B*G, H + D + E)
+        features = torch.cat([hiddens[-1], context, embedded], dim=1)  # (B*K, H + D + E)
         return features, new_state, weights
 
     def readout(self, features: Tensor) -> Tensor:
@@ -175,9 +188,9 @@ class AttentionDecoder(nn.Module):
     def step(
         self, tokens: Tensor, state: DecoderState, memory: Memory
     ) -> tuple[Tensor, DecoderState, Tensor | None]:
-        """Search step on a prepared memory (B rows). tokens (B*G,) -> logits (B*G, V), new state, weights (B*G, S).
+        """Search step on a prepared memory (B rows). tokens (B*K,) -> logits (B*K, V), new state, weights (B*K, S).
 
-        G consecutive tokens and state rows share one memory row (a beam's hypotheses).
+        K consecutive tokens and state rows share one memory row (a beam's hypotheses).
         """
         features, state, weights = self._advance(self.embedding(tokens), state, memory)
         return self.readout(features), state, weights

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import torch
 
-from common.search import SearchConfig
+from captra.common.decoding import SearchConfig
 
 
 def resolve_device(name: str) -> torch.device:

@@ -17,13 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from common.decoder import AttentionDecoder, DecoderConfig
-from common.distributed import gather_by_id
-from common.memory import Memory
-from common.rng import capture_rng_state, restore_rng_state
-from common.search import Hypothesis, SearchConfig, search
-from common.text import TextPipeline
-from common.vocab import PAD_ID
+from captra.common.decoder import AttentionDecoder, DecoderConfig
+from captra.common.distributed import gather_by_id
+from captra.common.memory import Memory
+from captra.common.rng import capture_rng_state, restore_rng_state
+from captra.common.decoding import Hypothesis, SearchConfig
+from captra.common.search import search
+from captra.common.text import TextPipeline
+from captra.common.vocab import PAD_ID
 
 CHECKPOINT_FORMAT = 1
 
@@ -32,15 +33,25 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class OptimizerConfig:
-    """Adam with an optional reduce-on-plateau schedule driven by validation BLEU."""
+    """Adam with an optional reduce-on-plateau schedule driven by the validation score.
+
+    Attributes:
+        lr: Adam's learning rate.
+        weight_decay: Adam's L2 penalty.
+        scheduler: plateau (multiply the lr by plateau_factor when the validation score stalls) or none.
+        plateau_factor: what the lr is multiplied by on a plateau.
+        plateau_patience: validation runs without improvement before the lr drops.
+        min_lr: the lr never drops below this.
+        on_nonfinite_loss: on a NaN/inf training loss, stop the run (keeping the last good weights) or skip the step.
+    """
 
     lr: float = 1e-3
     weight_decay: float = 0.0
     scheduler: Literal["plateau", "none"] = "plateau"
     plateau_factor: float = 0.5
-    plateau_patience: int = 2  # validation runs without BLEU improvement before the lr drops
+    plateau_patience: int = 2
     min_lr: float = 1e-5
-    on_nonfinite_loss: Literal["stop", "skip"] = "stop"  # NaN/inf loss: stop the run, or skip that step
+    on_nonfinite_loss: Literal["stop", "skip"] = "stop"
 
 
 def as_config(value: Any, config_class: type) -> Any:
@@ -118,6 +129,13 @@ class Seq2SeqModule(L.LightningModule):
             reduction="sum",
         )
 
+    def attached_trainer(self) -> L.Trainer | None:
+        """The Trainer running this module, or None (used on its own, e.g. loaded for inference)."""
+        try:
+            return self.trainer
+        except RuntimeError:  # Lightning: "... is not attached to a `Trainer`"
+            return None
+
     # --- training -------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         logits, attention = self(batch)
@@ -146,14 +164,16 @@ class Seq2SeqModule(L.LightningModule):
         """
         non_finite = sum((~torch.isfinite(term.detach())).float() for term in loss_terms)
         totals = torch.stack([(targets != PAD_ID).sum().float(), non_finite])  # (2,)
-        world = self.trainer.world_size if self._trainer is not None else 1
+        trainer = self.attached_trainer()
+        world = trainer.world_size if trainer is not None else 1
         if world > 1:
             totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
         return totals[0] / world, bool(totals[1] == 0)
 
     def _on_nonfinite_loss(self, loss: Tensor) -> None:
         """Skip the step, or stop the run with the weights of the last good step (configurable)."""
-        step = self.trainer.global_step if self._trainer is not None else -1
+        trainer = self.attached_trainer()
+        step = trainer.global_step if trainer is not None else -1
         self._skipped_steps += 1
         if self.optimizer_config.on_nonfinite_loss == "skip":
             log.warning("non-finite training loss (%s) at step %d: step skipped (%d so far)", float(loss), step, self._skipped_steps)
@@ -164,8 +184,8 @@ class Seq2SeqModule(L.LightningModule):
             "checkpoints already written are intact (set model.optimizer.on_nonfinite_loss: skip to skip such steps)",
             float(loss), step,
         )
-        if self._trainer is not None:
-            self.trainer.should_stop = True
+        if trainer is not None:
+            trainer.should_stop = True
         return None
 
     # --- evaluation -----------------------------------------------------------------------
@@ -178,11 +198,13 @@ class Seq2SeqModule(L.LightningModule):
         return self.texts["tgt"].decode(hypothesis.tokens)
 
     def _evaluation_step(self, batch: dict[str, Any]) -> None:
-        logits, _ = self(batch)
+        """Loss and decoding from one encoding of the batch."""
+        memory = self.encode(batch)
+        logits, _ = self.decoder(memory, batch["tgt"][:, :-1])  # (B, T, V)
         targets = batch["tgt"][:, 1:]
         self._nll_sum += float(self._token_nll(logits, targets, 0.0))
         self._token_count += int((targets != PAD_ID).sum())
-        best = [self.to_text(nbest[0]) for nbest in self.decode(batch)]
+        best = [self.to_text(nbest[0]) for nbest in search(self.decoder, memory, self.search_config)]
         for example_id, hypothesis, references in zip(batch["ids"].tolist(), best, batch["references"]):
             self._outputs.append((example_id, (hypothesis, references)))
 
@@ -227,12 +249,13 @@ class Seq2SeqModule(L.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         config = self.optimizer_config
         optimizer = torch.optim.Adam(self.parameter_groups(), lr=config.lr, weight_decay=config.weight_decay)
-        if config.scheduler == "none":
-            return {"optimizer": optimizer}
+        trainer = self.attached_trainer()
+        if config.scheduler == "none" or (trainer is not None and trainer.limit_val_batches == 0):
+            return {"optimizer": optimizer}  # the plateau schedule follows validation: none without it
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="max", factor=config.plateau_factor, patience=config.plateau_patience, min_lr=config.min_lr
         )
-        every = (self.trainer.check_val_every_n_epoch or 1) if self._trainer is not None else 1
+        every = (trainer.check_val_every_n_epoch or 1) if trainer is not None else 1
         return {  # stepped after each validation, whose BLEU it follows
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "monitor": self.monitor, "interval": "epoch", "frequency": every},

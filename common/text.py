@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, Sequence
 
-from common.tokenizers import SentencePieceTokenizer, Tokenizer, WordTokenizer, tokenizer_from_state
-from common.vocab import Vocabulary
+from captra.common.tokenizers import SentencePieceTokenizer, Tokenizer, WordTokenizer, tokenizer_from_state
+from captra.common.vocab import Vocabulary
 
 TokenizerKind = Literal["word", "sentencepiece"]
 

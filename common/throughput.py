@@ -15,7 +15,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from common.vocab import PAD_ID
+from captra.common.vocab import PAD_ID
 
 
 def synchronize(device: torch.device | str) -> None:
@@ -30,6 +30,7 @@ class ThroughputLogger(Callback):
     def __init__(self) -> None:
         self._new_window()
         self._paused: float | None = None
+        self._step_before_batch = 0
 
     def _new_window(self) -> None:
         self._started: float | None = None
@@ -37,6 +38,7 @@ class ThroughputLogger(Callback):
         self._examples = 0
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        self._step_before_batch = trainer.global_step
         if self._started is None:
             synchronize(trainer.strategy.root_device)
             self._started = time.perf_counter()
@@ -47,8 +49,10 @@ class ThroughputLogger(Callback):
         targets = batch["tgt"][:, 1:]  # (B, T)
         self._tokens = self._tokens + (targets != PAD_ID).sum()
         self._examples += targets.size(0)
-        # Lightning writes a row when the optimizer step count reaches a multiple of log_every_n_steps.
-        if self._started is None or trainer.global_step % trainer.log_every_n_steps or trainer.fit_loop._should_accumulate():
+        # Lightning writes a row when an optimizer step brings the step count to a multiple of log_every_n_steps
+        # (a batch that only accumulates gradients, or a skipped step, leaves the count where it was).
+        stepped = trainer.global_step > self._step_before_batch
+        if self._started is None or not stepped or trainer.global_step % trainer.log_every_n_steps:
             return
         synchronize(trainer.strategy.root_device)
         seconds = time.perf_counter() - self._started

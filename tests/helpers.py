@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from common.decoder import AttentionDecoder, DecoderConfig
-from common.memory import Memory, padding_mask
+from captra.common.decoder import AttentionDecoder, DecoderConfig
+from captra.common.memory import Memory, padding_mask
 
 SYMBOLS = "a b c d e f g h i j k l".split()
 
@@ -109,7 +109,7 @@ class KillAtStep(Callback):
 def run_captra(*args: str) -> subprocess.CompletedProcess:
     """`captra ARGS` in a new process (DDP launches and SIGKILL need their own processes)."""
     environment = {**os.environ, "PYTHONPATH": str(Path.cwd())}
-    return subprocess.run([sys.executable, "-m", "common.cli", *args], capture_output=True, text=True, timeout=600,
+    return subprocess.run([sys.executable, "-m", "captra", *args], capture_output=True, text=True, timeout=600,
                           env=environment)
 
 

@@ -6,10 +6,10 @@ import logging
 import pytest
 import torch
 
-from captioning.corpus import normalize_caption, read_flickr8k, read_karpathy
-from captioning.data import CaptioningDataModule, collate
-from captioning.encoder import ImageEncoder, ImageEncoderConfig
-from common.textfile import DataError
+from captra.captioning.corpus import normalize_caption, read_flickr8k, read_karpathy
+from captra.captioning.data import CaptioningDataModule, collate
+from captra.captioning.encoder import ImageEncoder, ImageEncoderConfig
+from captra.common.textfile import DataError
 from tests.helpers import write_shapes_dataset
 
 

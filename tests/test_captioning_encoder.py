@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from captioning.backbones import BackboneError, build_backbone
-from captioning.encoder import ImageEncoder, ImageEncoderConfig
+from captra.captioning.backbones import BackboneError, build_backbone
+from captra.captioning.encoder import ImageEncoder, ImageEncoderConfig
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from captioning.attention_map import WORDS_KEY
-from common.checkpoint import load_module
-from common.cli import main, run_lightning
+from captra.captioning.attention_map import WORDS_KEY
+from captra.common.checkpoint import load_module
+from captra.common.cli import main, run_lightning
 from tests.helpers import draw_shape, write_shapes_dataset
 
 

@@ -2,10 +2,10 @@
 
 import torch
 
-from captioning.encoder import ImageEncoderConfig
-from captioning.model import CaptioningModule
-from common.text import TextPipeline
-from common.vocab import PAD_ID
+from captra.captioning.encoder import ImageEncoderConfig
+from captra.captioning.model import CaptioningModule
+from captra.common.text import TextPipeline
+from captra.common.vocab import PAD_ID
 
 
 def module(**encoder) -> CaptioningModule:

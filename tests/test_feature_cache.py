@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-import captioning.features as features
-from captioning.encoder import ImageEncoder, ImageEncoderConfig
-from captioning.images import read_image_tensor
+import captra.captioning.features as features
+from captra.captioning.encoder import ImageEncoder, ImageEncoderConfig
+from captra.captioning.images import read_image_tensor
 from tests.helpers import draw_shape
 
 

@@ -11,7 +11,7 @@ import pytest
 from nltk.translate.bleu_score import corpus_bleu
 from PIL import Image
 
-from common.cli import main, run_lightning
+from captra.common.cli import main, run_lightning
 from tests.helpers import write_reverse_corpus, write_shapes_dataset
 from tests.test_captioning_end_to_end import fit_args as caption_fit_args
 from tests.test_translation_end_to_end import fit_args as translation_fit_args
@@ -114,7 +114,7 @@ def test_the_report_under_torchrun_equals_the_single_process_report(translation_
     code, err = report(capsys, "--ckpt", str(best), "--split", "test", "--out", str(tmp_path / "single"))
     assert code == 0, err
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-               "-m", "common.cli", "report", "--ckpt", str(best), "--split", "test", "--out", str(tmp_path / "ddp")]
+               "-m", "captra", "report", "--ckpt", str(best), "--split", "test", "--out", str(tmp_path / "ddp")]
     run = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert (tmp_path / "ddp" / "hypotheses.txt").read_text() == (tmp_path / "single" / "hypotheses.txt").read_text()

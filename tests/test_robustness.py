@@ -8,14 +8,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import common.checkpoint_io as checkpoint_io
-from common.checkpoint import CheckpointError, load_module
-from common.cli import main, run_lightning
-from common.text import TextPipeline
-from common.vocab import UNK_ID
+import captra.common.checkpoint_io as checkpoint_io
+from captra.common.checkpoint import CheckpointError, load_module
+from captra.common.cli import main, run_lightning
+from captra.common.text import TextPipeline
+from captra.common.vocab import UNK_ID
 from tests.helpers import write_reverse_corpus
 from tests.test_translation_end_to_end import fit_args
-from translation.model import TranslationModule
+from captra.translation.model import TranslationModule
 
 
 def poison_step(monkeypatch, bad_steps: set[int]) -> None:

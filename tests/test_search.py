@@ -1,8 +1,10 @@
 import pytest
 import torch
 
-from common.search import SearchConfig, beam_search, greedy_search, length_limits, search
-from common.vocab import EOS_ID
+from captra.common.beam_search import beam_search
+from captra.common.decoding import SearchConfig, length_limits
+from captra.common.search import greedy_search, search
+from captra.common.vocab import EOS_ID
 from tests.helpers import random_memory, tiny_decoder
 
 LENGTHS = [7, 3, 5, 1, 6]

@@ -4,9 +4,9 @@ from types import SimpleNamespace
 
 import torch
 
-import common.throughput as throughput_module
-from common.throughput import ThroughputLogger
-from common.vocab import PAD_ID
+import captra.common.throughput as throughput_module
+from captra.common.throughput import ThroughputLogger
+from captra.common.vocab import PAD_ID
 
 
 class RecordingModule:
@@ -19,8 +19,7 @@ class RecordingModule:
 
 def fake_trainer(world_size=1):
     return SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")), world_size=world_size,
-                           log_every_n_steps=2, global_step=0,
-                           fit_loop=SimpleNamespace(_should_accumulate=lambda: False))
+                           log_every_n_steps=2, global_step=0)
 
 
 def batch(tokens_per_row: list[int]) -> dict:
@@ -50,3 +49,20 @@ def test_rates_over_the_logged_steps_exclude_validation_and_scale_with_the_world
     trainer.global_step = 3
     callback.on_train_batch_end(trainer, module, None, batch([1]), 2)
     assert len(module.logged) == 2  # step 3 writes no row
+
+
+def test_a_batch_that_only_accumulates_gradients_writes_no_row(monkeypatch):
+    monkeypatch.setattr(throughput_module.time, "perf_counter", iter([0.0, 2.0, 3.0]).__next__)
+    module, trainer = RecordingModule(), fake_trainer()
+    trainer.global_step = 2  # a multiple of log_every_n_steps, but this batch makes no optimizer step
+    callback = ThroughputLogger()
+    callback.on_train_batch_start(trainer, module, None, 0)
+    callback.on_train_batch_end(trainer, module, None, batch([3]), 0)
+    assert module.logged == []
+    callback.on_train_batch_start(trainer, module, None, 1)
+    trainer.global_step = 3
+    callback.on_train_batch_end(trainer, module, None, batch([3]), 1)
+    trainer.global_step = 4
+    callback.on_train_batch_start(trainer, module, None, 2)
+    callback.on_train_batch_end(trainer, module, None, batch([3]), 2)  # started at 4, still 4: accumulating
+    assert module.logged == []

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from common.checkpoint import CheckpointError, load_module
-from common.vocab import UNK_ID
-from common.cli import main, run_lightning
+from captra.common.checkpoint import CheckpointError, load_module
+from captra.common.vocab import UNK_ID
+from captra.common.cli import main, run_lightning
 from tests.helpers import write_reverse_corpus
 
 
@@ -64,7 +64,7 @@ def test_the_run_folder_holds_logs_config_and_checkpoints(trained):
                   for r in csv.DictReader(handle) if r.get("train/tokens_per_s")]
     assert len(speeds) >= 5  # every log_every_n_steps (50) of the 12 x 47 steps
     assert all(0 < examples < tokens for tokens, examples in speeds)  # targets have 3-8 tokens each
-    assert "class_path: translation.model.TranslationModule" in (version / "config.yaml").read_text()
+    assert "class_path: captra.translation.model.TranslationModule" in (version / "config.yaml").read_text()
     assert (version / "checkpoints" / "last.ckpt").is_file()
     assert list(version.glob("events.out.tfevents.*"))
     assert len(list((version / "checkpoints").glob("best-*.ckpt"))) == 1

@@ -11,11 +11,11 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from common.text import TextPipeline, TokenizerKind
-from common.textfile import DataError, read_lines
-from common.vocab import BOS_ID, EOS_ID
-from common.batching import pad
-from common.datamodule import SplitDataModule
+from captra.common.text import TextPipeline, TokenizerKind
+from captra.common.textfile import DataError, read_lines
+from captra.common.vocab import BOS_ID, EOS_ID
+from captra.common.batching import pad
+from captra.common.datamodule import SplitDataModule
 
 log = logging.getLogger(__name__)
 

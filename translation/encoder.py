@@ -9,24 +9,34 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from common.embedding import TokenEmbedding
-from common.memory import Memory, padding_mask
-from common.precision import fused_rnn_precision
+from captra.common.embedding import TokenEmbedding
+from captra.common.memory import Memory, padding_mask
+from captra.common.precision import fused_rnn_precision
 
 _RNNS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
 @dataclass
 class EncoderConfig:
-    """Hyper-parameters of the source encoder."""
+    """Hyper-parameters of the source encoder.
+
+    Attributes:
+        cell: recurrent cell: lstm, gru or rnn (tanh).
+        embedding_size: width of the source word embeddings.
+        hidden_size: hidden units per direction; the memory is hidden_size x directions wide.
+        num_layers: stacked recurrent layers.
+        bidirectional: read the source in both directions (Bahdanau et al.).
+        dropout: on the embeddings and between layers.
+        reverse_source: feed the source backwards (Sutskever et al. 2014; for unidirectional encoders).
+    """
 
     cell: Literal["lstm", "gru", "rnn"] = "lstm"
     embedding_size: int = 256
-    hidden_size: int = 512  # per direction
+    hidden_size: int = 512
     num_layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.3
-    reverse_source: bool = False  # Sutskever et al. (2014): read the source backwards
+    reverse_source: bool = False
 
 
 def reverse_padded(ids: Tensor, lengths: Tensor) -> Tensor:

@@ -1,27 +1,20 @@
-"""Translation inputs for `captra report`: a split's source lines and references, and decoding them."""
+"""Translation in `captra report`: a split's source lines and references, decoding them, alignment matrices."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import torch
 
-from common.report.plots import alignment_matrix
-from common.report.split import SplitData
-from common.search import SearchConfig
-from common.textfile import read_lines
-from translation.data import split_path
-from translation.translate import MAX_SOURCE_TOKENS, translate_ids
+from captra.common.report.plots import alignment_matrix
+from captra.common.report.split import SplitData
+from captra.common.decoding import SearchConfig
+from captra.translation.data import TranslationDataModule
+from captra.translation.translate import MAX_SOURCE_TOKENS, translate_ids
 
 
-def read_split(settings: dict[str, Any], split: str) -> SplitData:
-    data_dir, src, tgt = Path(settings["data_dir"]), settings.get("src_lang", "en"), settings.get("tgt_lang", "de")
-    sources, targets = read_lines(split_path(data_dir, split, src)), read_lines(split_path(data_dir, split, tgt))
-    if len(sources) != len(targets):
-        raise ValueError(f"{split}: {len(sources)} source lines but {len(targets)} reference lines")
-    return SplitData(split, sources, [[t] for t in targets], [len(s.split()) for s in sources], "source words",
-                     {"direction": f"{src}-{tgt}"})
+def read_split(data: TranslationDataModule, split: str) -> SplitData:
+    """Source lines, one reference each, and source lengths in words."""
+    sources, targets = data.read_split(split)
+    return SplitData(split, sources, [[t] for t in targets], [len(s.split()) for s in sources], "source words")
 
 
 def decode(module, data: SplitData, config: SearchConfig, batch_size: int, device: torch.device) -> list[str]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.decoder import DecoderConfig
-from common.memory import Memory
-from common.metrics import translation_scores
-from common.module import OptimizerConfig, Seq2SeqModule, as_config
-from common.search import SearchConfig
-from translation.encoder import EncoderConfig, RecurrentEncoder
+from captra.common.decoder import DecoderConfig
+from captra.common.memory import Memory
+from captra.translation.metrics import translation_scores
+from captra.common.module import OptimizerConfig, Seq2SeqModule, as_config
+from captra.common.decoding import SearchConfig
+from captra.translation.encoder import EncoderConfig, RecurrentEncoder
 
 
 class TranslationModule(Seq2SeqModule):

@@ -9,12 +9,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from common.checkpoint import load_module
-from common.inference import decoding_config, resolve_device
-from common.textfile import DataError, read_lines
-from common.search import SearchConfig
-from common.batching import pad
-from translation.model import TranslationModule
+from captra.common.checkpoint import load_module
+from captra.common.inference import decoding_config, resolve_device
+from captra.common.textfile import DataError, read_lines
+from captra.common.decoding import SearchConfig
+from captra.common.batching import pad
+from captra.translation.model import TranslationModule
 
 MAX_SOURCE_TOKENS = 250  # longer inputs are truncated (with a warning) to bound time and memory
 

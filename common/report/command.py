@@ -2,7 +2,8 @@
 
 Decodes the split with every checkpoint and writes metrics.json, hypotheses.txt (first checkpoint; the
 others as hypotheses.<name>.txt), report.md (+ figures/) and a self-contained report.html.
-Under torchrun (`torchrun --nproc_per_node N -m common.cli report ...`) every process decodes its share
+`--split test` and `--split val` mean the run's configured test and validation splits; any other name
+that split. Under torchrun (`torchrun --nproc_per_node N -m captra report ...`) every process decodes its share
 of the split, the outputs are gathered by example, and the first process writes the report.
 """
 
@@ -12,32 +13,30 @@ import argparse
 import datetime
 import json
 import os
-import platform
-import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 import yaml
 
-from common.checkpoint import CheckpointError, load_module, read_checkpoint
-from common.distributed import gather_by_id
-from common.inference import decoding_config, resolve_device
-from common.metrics import CAPTIONING_PROTOCOL, TRANSLATION_PROTOCOL
-from common.report import analysis, plots
-from common.report.render import Block, write_report
-from common.report.split import SplitData, evaluation_module, load_split
+from captra.common.checkpoint import CheckpointError, checkpoint_task, load_module, read_checkpoint
+from captra.common.distributed import gather_by_id, join_process_group
+from captra.common.inference import decoding_config, resolve_device
+from captra.common.provenance import describe_machine, git_commit
+from captra.common.report import analysis, plots
+from captra.common.report.render import Block, write_report
+from captra.common.report.split import SplitData, load_split
+from captra.common.task import Task
 
-PROTOCOL = {"translation": TRANSLATION_PROTOCOL, "captioning": CAPTIONING_PROTOCOL}
-MAIN_METRIC = {"translation": "BLEU (cased)", "captioning": "BLEU-4"}
+HELP = "decode a split with one or more checkpoints and write an evaluation report"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ckpt", action="append", required=True, help="a checkpoint; repeat to compare several")
-    parser.add_argument("--split", default="test", help="split to decode (default: test)")
+    parser.add_argument("--split", default="test",
+                        help="split to decode: test or val (the run's configured ones) or any split name (default: test)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the report files")
     parser.add_argument("--beam", type=int, default=None, help="beam size (default: each checkpoint's)")
     parser.add_argument("--batch-size", type=int, default=64, help="inputs decoded together")
@@ -46,59 +45,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda if available)")
 
 
-def git_commit() -> str:
-    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parent)
-    return result.stdout.strip() or "unknown"
-
-
-def machine() -> str:
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.node()} ({platform.processor() or platform.machine()}, {device}), torch {torch.__version__}"
-
-
-def process_group() -> tuple[int, int]:
-    """(rank, world size); under torchrun (WORLD_SIZE > 1) this joins the process group first."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank(), world
-
-
-def decode_shared(decode, module, data: SplitData, config, batch_size: int, device: torch.device) -> list[str]:
+def decode_shared(task: Task, module, data: SplitData, config, batch_size: int, device: torch.device) -> list[str]:
     """Every process decodes examples rank, rank + world, ...; the outputs are gathered by example row."""
-    rank, world = process_group()
+    rank, world = join_process_group()
     rows = list(range(rank, len(data.inputs), world))
     shard = replace(data, inputs=[data.inputs[i] for i in rows], references=[data.references[i] for i in rows],
                     lengths=[data.lengths[i] for i in rows])
-    return gather_by_id(list(zip(rows, decode(module, shard, config, batch_size, device))))
+    return gather_by_id(list(zip(rows, task.report.decode(module, shard, config, batch_size, device))))
 
 
-def evaluate(path: Path, args: argparse.Namespace, device: torch.device, task: str | None) -> dict[str, Any]:
+def evaluate(path: Path, args: argparse.Namespace, device: torch.device, task_name: str | None) -> dict[str, Any]:
     """Decode the split with one checkpoint: its hypotheses, metrics, sentence scores and metadata."""
     raw = read_checkpoint(path)
-    module = load_module(path, task=task).to(device)
-    task = module.task
+    task = checkpoint_task(path, raw)
+    module = load_module(path, task=task_name).to(device)
     data = load_split(task, path, args.split, args.data_dir)
     config = decoding_config(module.search_config, args.beam)
     print(f"captra report: decoding {len(data.inputs)} {data.name} examples with {path}", file=sys.stderr)
-    hypotheses = decode_shared(evaluation_module(task).decode, module, data, config, args.batch_size, device)
+    hypotheses = decode_shared(task, module, data, config, args.batch_size, device)
     metrics = module.score(hypotheses, data.references)
+    buckets = analysis.length_buckets(data.lengths)
     return {
         "name": path.stem, "path": path, "task": task, "module": module, "data": data, "config": config,
         "hypotheses": hypotheses, "metrics": metrics,
-        "sentence_scores": analysis.sentence_scores(task, hypotheses, data.references),
-        "buckets": analysis.bucket_bleu(module.score, hypotheses, data.references, analysis.length_buckets(data.lengths)),
+        "sentence_scores": task.sentence_score(hypotheses, data.references),
+        "buckets": analysis.bucket_scores(module.score, task.main_metric, hypotheses, data.references, buckets),
         "steps": int(raw.get("global_step", 0)), "epoch": int(raw.get("epoch", 0)),
         "hparams": {k: v for k, v in raw.get("hyper_parameters", {}).items() if not k.startswith("_")},
     }
 
 
 def score_rows(systems: list[dict[str, Any]]) -> list[list[str]]:
-    names = [name for name, value in systems[0]["metrics"].items() if isinstance(value, float) and name != "bleu"]
-    names = (["bleu"] if systems[0]["task"] == "translation" else []) + names
+    names = systems[0]["task"].score_names
     rows = [["metric", *[s["name"] for s in systems]]]
     rows += [[name, *[f"{s['metrics'][name]:.2f}" for s in systems]] for name in names]
     return rows
@@ -107,24 +85,25 @@ def score_rows(systems: list[dict[str, Any]]) -> list[list[str]]:
 def attention_blocks(first: dict[str, Any], rows: list[int], device: torch.device) -> list[Block]:
     if first["module"].decoder.attention is None:
         return [Block("p", "This model has no attention (the baseline variant).")]
-    figures = evaluation_module(first["task"]).attention_figures(first["module"], first["data"], rows, first["config"], device)
+    figures = first["task"].report.attention_figures(first["module"], first["data"], rows, first["config"], device)
     return [Block("img", f"attention_{number}.png", image=image) for number, image in enumerate(figures, start=1)]
 
 
 def build_blocks(systems: list[dict[str, Any]], significance: dict[str, dict], args: argparse.Namespace,
                  device: torch.device) -> list[Block]:
     first, task, data = systems[0], systems[0]["task"], systems[0]["data"]
-    blocks = [Block("h1", f"captra report — {task}, split {data.name} ({len(data.inputs)} examples)"),
+    metric, label = task.main_metric, task.main_metric_label
+    blocks = [Block("h1", f"captra report — {task.name}, split {data.name} ({len(data.inputs)} examples)"),
               Block("h2", "Scores"), Block("table", rows=score_rows(systems))]
     if "signature" in first["metrics"]:
         blocks.append(Block("p", f"Signature: {first['metrics']['signature']}"))
     if significance:
-        rows = [["checkpoint", f"{MAIN_METRIC[task]} vs {first['name']}", "p-value", "method"]]
+        rows = [["checkpoint", f"{label} vs {first['name']}", "p-value", "method"]]
         for name, result in significance.items():
-            delta = next(s for s in systems if s["name"] == name)["metrics"]["bleu"] - first["metrics"]["bleu"]
+            delta = next(s for s in systems if s["name"] == name)["metrics"][metric] - first["metrics"][metric]
             rows.append([name, f"{delta:+.2f}", f"{result['p_value']:.4f}", str(result["method"])])
         blocks += [Block("h2", "Significance (paired bootstrap)"), Block("table", rows=rows)]
-    blocks += [Block("h2", "Evaluation protocol"), Block("p", PROTOCOL[task])]
+    blocks += [Block("h2", "Evaluation protocol"), Block("p", task.protocol)]
     blocks.append(Block("h2", "Run metadata"))
     meta_rows = [["", *[s["name"] for s in systems]]]
     meta_rows += [["checkpoint", *[str(s["path"]) for s in systems]],
@@ -133,14 +112,13 @@ def build_blocks(systems: list[dict[str, Any]], significance: dict[str, dict], a
                                  f"{s['config'].length_penalty}" for s in systems]]]
     blocks += [Block("table", rows=meta_rows),
                Block("p", f"captra commit {git_commit()}; {datetime.datetime.now().isoformat(timespec='seconds')}; "
-                          f"machine {machine()}; device {device}."),
+                          f"machine {describe_machine()}; device {device}."),
                Block("h3", f"Configuration of {first['name']}"),
                Block("pre", yaml.safe_dump(first["hparams"], sort_keys=False))]
 
     blocks.append(Block("h2", "Plots"))
-    metric = MAIN_METRIC[task]
     blocks.append(Block("img", "bleu_by_length.png",
-                        image=plots.bleu_by_length({s["name"]: s["buckets"] for s in systems}, data.length_name, metric)))
+                        image=plots.bleu_by_length({s["name"]: s["buckets"] for s in systems}, data.length_name, label)))
     reference_lengths = [len(refs[0].split()) for refs in data.references]
     for index, system in enumerate(systems):
         blocks.append(Block("img", f"lengths_{index + 1}.png", image=plots.length_scatter(
@@ -155,8 +133,7 @@ def build_blocks(systems: list[dict[str, Any]], significance: dict[str, dict], a
             table.append([str(row + 1), data.inputs[row], *[s["hypotheses"][row] for s in systems], references,
                           f"{first['sentence_scores'][row]:.1f}"])
         blocks += [Block("h3", kind), Block("table", rows=table)]
-    blocks += [Block("h2", "Attention" if task == "captioning" else "Attention (alignment matrices)"),
-               *attention_blocks(first, picks["random"][:2], device)]
+    blocks += [Block("h2", task.report.attention_title), *attention_blocks(first, picks["random"][:2], device)]
     return blocks
 
 
@@ -166,28 +143,29 @@ def write_outputs(systems: list[dict[str, Any]], significance: dict[str, dict], 
     for index, system in enumerate(systems):
         name = "hypotheses.txt" if index == 0 else f"hypotheses.{system['name']}.txt"
         (out / name).write_text("".join(h + "\n" for h in system["hypotheses"]), encoding="utf-8")
+    task = systems[0]["task"]
     metrics = {
-        "task": systems[0]["task"], "split": args.split, "examples": len(systems[0]["hypotheses"]),
+        "task": task.name, "split": systems[0]["data"].name, "examples": len(systems[0]["hypotheses"]),
         "checkpoints": [{"name": s["name"], "path": str(s["path"]), "training_steps": s["steps"],
                          "decoding": {"strategy": s["config"].strategy, "beam_size": s["config"].beam_size,
                                       "length_penalty": s["config"].length_penalty},
                          "scores": s["metrics"], "bleu_by_length": s["buckets"]} for s in systems],
         "significance": significance,
     }
-    if systems[0]["task"] == "captioning":
-        metrics["not_computed"] = "meteor, rouge_l, cider: need the optional COCO caption evaluation package (not installed)"
+    if task.not_computed:
+        metrics["not_computed"] = task.not_computed
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     write_report(blocks, out, f"captra report {out.name}")
 
 
 def run(args: argparse.Namespace) -> int:
-    rank, world = process_group()
+    rank, world = join_process_group()
     device = resolve_device(args.device)
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     paths = [Path(p) for p in args.ckpt]
     systems = [evaluate(paths[0], args, device, None)]
-    systems += [evaluate(p, args, device, systems[0]["task"]) for p in paths[1:]]
+    systems += [evaluate(p, args, device, systems[0]["task"].name) for p in paths[1:]]
     if len({s["name"] for s in systems}) < len(systems):
         for index, system in enumerate(systems):
             system["name"] = f"{index + 1}:{system['name']}"
@@ -195,10 +173,13 @@ def run(args: argparse.Namespace) -> int:
         raise CheckpointError("the checkpoints read different data for this split; compare runs of the same data")
     if rank != 0:  # the other processes only decode their share
         return 0
-    baseline = systems[0]
+    baseline, task = systems[0], systems[0]["task"]
+    references = baseline["data"].references
     significance = {
-        s["name"]: analysis.paired_bootstrap(s["task"], baseline["module"].score, baseline["hypotheses"], s["hypotheses"],
-                                             baseline["data"].references, args.bootstrap_samples)
+        s["name"]: task.paired_test(baseline["hypotheses"], s["hypotheses"], references, args.bootstrap_samples)
+        if task.paired_test else
+        analysis.paired_bootstrap(baseline["module"].score, task.main_metric, task.main_metric_label,
+                                  baseline["hypotheses"], s["hypotheses"], references, args.bootstrap_samples)
         for s in systems[1:]
     }
     blocks = build_blocks(systems, significance, args, device)

@@ -1,18 +1,22 @@
-"""What a report evaluates: one split's inputs and references, read with the settings of the run."""
+"""What a report evaluates: one split's inputs and references, read through the task's data module with the
+settings of the run that wrote the checkpoint."""
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
+import torch
 import yaml
 
-from common.checkpoint import CheckpointError
-from common.textfile import DataError
+from captra.common.decoding import SearchConfig
+from captra.common.textfile import DataError
 
-TASK_EVALUATION = {"translation": "translation.evaluation", "captioning": "captioning.evaluation"}
+if TYPE_CHECKING:
+    from captra.common.datamodule import SplitDataModule
+    from captra.common.module import Seq2SeqModule
+    from captra.common.task import Task
 
 
 @dataclass
@@ -22,9 +26,24 @@ class SplitData:
     name: str
     inputs: list[str]  # source sentences, or image paths as strings
     references: list[list[str]]
-    lengths: list[int]  # source tokens (translation) or mean reference words (captioning)
+    lengths: list[int]  # what the length buckets sort by, e.g. source words or mean reference words
     length_name: str  # what `lengths` counts, for plot labels
-    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReportHooks:
+    """How `captra report` handles a task's data.
+
+    read_split: (data module, split name) -> the split's inputs, references and lengths, in split order.
+    decode: (module, split, search, batch size, device) -> the best output text per input, in split order.
+    attention_figures: (module, split, rows, search, device) -> PNG bytes of a few examples' attention.
+    attention_title: the heading of those figures.
+    """
+
+    read_split: Callable[[SplitDataModule, str], SplitData]
+    decode: Callable[[Seq2SeqModule, SplitData, SearchConfig, int, torch.device], list[str]]
+    attention_figures: Callable[[Seq2SeqModule, SplitData, list[int], SearchConfig, torch.device], list[bytes]]
+    attention_title: str = "Attention"
 
 
 def run_data_config(checkpoint: Path) -> dict[str, Any]:
@@ -36,17 +55,18 @@ def run_data_config(checkpoint: Path) -> dict[str, Any]:
     return dict((config.get("data") or {}).get("init_args") or {})
 
 
-def evaluation_module(task: str):
-    if task not in TASK_EVALUATION:
-        raise CheckpointError(f"no report for task {task!r}")
-    return importlib.import_module(TASK_EVALUATION[task])
+def split_name(data: SplitDataModule, split: str) -> str:
+    """"test" and "val" name the run's configured test and validation splits; any other name that split."""
+    return {"test": data.test_split, "val": data.val_split}.get(split, split)
 
 
-def load_split(task: str, checkpoint: Path, split: str, data_dir: str | None) -> SplitData:
-    """The split named `split`, from the run's data settings (`data_dir` overrides the folder)."""
+def load_split(task: Task, checkpoint: Path, split: str, data_dir: str | None) -> SplitData:
+    """The split `split` (see `split_name`), read by the task's data module with the run's data settings
+    (`data_dir` overrides the folder)."""
     settings = run_data_config(checkpoint)
     if data_dir is not None:
         settings["data_dir"] = data_dir
     if "data_dir" not in settings:
         raise DataError(f"{checkpoint}: no config.yaml beside its run folder to find the data; pass --data-dir")
-    return evaluation_module(task).read_split(settings, split)
+    data = task.data_class(**settings)
+    return task.report.read_split(data, split_name(data, split))

@@ -5,8 +5,8 @@ import json
 import sys
 from pathlib import Path
 
-from captioning.corpus import read_flickr8k
-from common.metrics import captioning_scores
+from captra.captioning.corpus import read_flickr8k
+from captra.captioning.metrics import captioning_scores
 
 captions = dict(line.rstrip("\n").split("\t", 1) for line in open(sys.argv[1], encoding="utf-8"))
 data_dir = Path(sys.argv[2] if len(sys.argv) > 2 else "../shared/data/flickr8k")

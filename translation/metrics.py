@@ -1,15 +1,13 @@
-"""Corpus-level scores from the reference implementation (sacrebleu), never a hand-written BLEU.
-
-Every score is on the 0-100 scale.
-"""
+"""Translation scores from the reference implementation (sacrebleu), never a hand-written BLEU; 0-100 scale."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from sacrebleu.metrics import BLEU, CHRF
+from sacrebleu.significance import PairedTest
 
-TRANSLATION_PROTOCOL = (
+PROTOCOL = (
     "sacrebleu corpus BLEU on detokenized, cased hypotheses against the raw references "
     "(tokenize=13a); beside it lowercased BLEU (-lc) and chrF."
 )
@@ -37,27 +35,18 @@ def translation_scores(hypotheses: Sequence[str], references: Sequence[Sequence[
     }
 
 
-CAPTIONING_PROTOCOL = (
-    "nltk corpus_bleu (BLEU-1..4, uniform n-gram weights, no smoothing) of lowercased, punctuation-free "
-    "word tokens against all reference captions of each image."
-)
+def sentence_bleu(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> list[float]:
+    """sacrebleu's sentence BLEU (effective order) per example."""
+    bleu = BLEU(effective_order=True)
+    return [bleu.sentence_score(h, list(r)).score for h, r in zip(hypotheses, references)]
 
 
-def captioning_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float | str]:
-    """BLEU-1..4 (0-100) with nltk's corpus_bleu over whitespace tokens; "bleu" is BLEU-4."""
-    from nltk.translate.bleu_score import corpus_bleu
-
-    hyps = [h.split() for h in hypotheses]
-    refs = [[r.split() for r in refs] for refs in references]
-    weights = [(1.0,), (1 / 2,) * 2, (1 / 3,) * 3, (1 / 4,) * 4]
-    scores = corpus_bleu(refs, hyps, weights=weights)
-    result: dict[str, float | str] = {f"bleu{n}": 100.0 * score for n, score in enumerate(scores, start=1)}
-    result["bleu"] = result["bleu4"]
-    result["signature"] = f"nltk-{_nltk_version()}|corpus_bleu|refs:{max(map(len, refs), default=0)}|lowercase|no-punct"
-    return result
-
-
-def _nltk_version() -> str:
-    import nltk
-
-    return nltk.__version__
+def paired_bootstrap(baseline: Sequence[str], other: Sequence[str], references: Sequence[Sequence[str]],
+                     samples: int) -> dict[str, Any]:
+    """sacrebleu's paired bootstrap resampling (`PairedTest`, test_type "bs") on cased BLEU."""
+    test = PairedTest([("baseline", list(baseline)), ("other", list(other))], {"BLEU": BLEU()},
+                      _by_reference(references), test_type="bs", n_samples=samples)
+    signatures, results = test()
+    result = results["BLEU"][1]
+    return {"p_value": float(result.p_value), "mean": float(result.mean), "ci95": float(result.ci),
+            "method": f"sacrebleu paired bootstrap ({signatures['BLEU']})"}

@@ -1,0 +1,23 @@
+"""The captioning task's record: what the core needs to train, serve, evaluate and report it."""
+
+from captra.captioning import caption, evaluation
+from captra.captioning.data import CaptioningDataModule
+from captra.captioning.metrics import PROTOCOL, sentence_bleu4
+from captra.captioning.model import CaptioningModule
+from captra.common.report.split import ReportHooks
+from captra.common.task import InferenceCommand, Task
+
+TASK = Task(
+    name="captioning",
+    module_class=CaptioningModule,
+    data_class=CaptioningDataModule,
+    command=InferenceCommand("caption", "caption image files with a captioning checkpoint",
+                             caption.add_arguments, caption.run),
+    report=ReportHooks(evaluation.read_split, evaluation.decode, evaluation.attention_figures),
+    protocol=PROTOCOL,
+    main_metric="bleu",
+    main_metric_label="BLEU-4",
+    score_names=("bleu1", "bleu2", "bleu3", "bleu4"),
+    sentence_score=sentence_bleu4,
+    not_computed="meteor, rouge_l, cider: need the optional COCO caption evaluation package (not installed)",
+)

@@ -1,0 +1,18 @@
+"""captra: attention LSTMs for image captioning and machine translation.
+
+This folder is only the root of captra's one import namespace. The code lives in the folders beside it,
+installed under this name (pyproject.toml, [tool.setuptools.package-dir]):
+
+    common/      -> captra.common       the shared core (decoder, search, metrics, base module, CLI)
+    translation/ -> captra.translation  a task
+    captioning/  -> captra.captioning   a task
+
+so that installing captra claims no generic top-level names such as `common`.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("captra")
+except PackageNotFoundError:  # running from a checkout that was not installed
+    __version__ = "unknown"

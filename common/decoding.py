@@ -1,0 +1,106 @@
+"""What every search strategy shares: its settings, the decoder contract, hypotheses and length limits.
+
+Decoding is written once against any decoder with `prepare / init_state / step` whose state has `select`.
+Lengths are bounded per sentence relative to the memory length: max = a * S + b (capped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol, TypeVar
+
+import torch
+from torch import Tensor
+
+from captra.common.memory import Memory
+from captra.common.vocab import BOS_ID, EOS_ID, PAD_ID
+
+
+@dataclass
+class SearchConfig:
+    """How to decode (validation, test, predict and the inference commands).
+
+    Attributes:
+        strategy: beam (batched beam search), greedy, or sample (with temperature).
+        beam_size: hypotheses kept per input in beam search.
+        n_best: hypotheses returned per input (beam search).
+        length_penalty: GNMT alpha: score / ((5 + length) / 6) ** alpha; 0 turns it off.
+        temperature: divides the log-probabilities before sampling (sample only).
+        max_len_a: at most max_len_a * memory length + max_len_b output tokens ...
+        max_len_b: ... (see max_len_a) ...
+        max_length: ... and never more than this.
+        min_len_a: at least min_len_a * memory length + min_len_b output tokens before `</s>` ...
+        min_len_b: ... (see min_len_a).
+    """
+
+    strategy: Literal["beam", "greedy", "sample"] = "beam"
+    beam_size: int = 5
+    n_best: int = 1
+    length_penalty: float = 1.0
+    temperature: float = 1.0
+    max_len_a: float = 1.5
+    max_len_b: int = 10
+    max_length: int = 200
+    min_len_a: float = 0.0
+    min_len_b: int = 1
+
+
+@dataclass
+class Hypothesis:
+    """One output: token ids without `</s>`, its score, and (optionally) attention (T, S) per token."""
+
+    tokens: list[int]
+    score: float
+    attention: Tensor | None = None
+
+
+State = TypeVar("State", bound="RecurrentState")
+
+
+class RecurrentState(Protocol):
+    """A decoder's recurrent state for N rows (batch first)."""
+
+    def select(self: State, index: Tensor) -> State:
+        """Rows `index` (N',) of the state, e.g. the hypotheses a beam goes on with."""
+        ...
+
+
+class Decoder(Protocol):
+    """What search needs of a decoder."""
+
+    def prepare(self, memory: Memory) -> Memory:
+        """Per-batch work on the memory (e.g. attention keys), once before the steps."""
+        ...
+
+    def init_state(self, memory: Memory) -> RecurrentState:
+        """The state before the first token, one row per memory row."""
+        ...
+
+    def step(self, tokens: Tensor, state: RecurrentState, memory: Memory) -> tuple[Tensor, RecurrentState, Tensor | None]:
+        """tokens (B*K,) -> logits (B*K, V), new state, attention weights (B*K, S) or None; K consecutive
+        rows share one memory row."""
+        ...
+
+
+def length_limits(memory: Memory, config: SearchConfig) -> tuple[Tensor, Tensor]:
+    """(B,) min and max numbers of tokens before `</s>` for each memory."""
+    lengths = memory.lengths.float()  # (B,)
+    max_len = (config.max_len_a * lengths + config.max_len_b).long().clamp(1, config.max_length)
+    min_len = (config.min_len_a * lengths + config.min_len_b).long().clamp(min=0)
+    return torch.minimum(min_len, max_len), max_len
+
+
+def constrain(log_probs: Tensor, step: int, min_len: Tensor, max_len: Tensor) -> Tensor:
+    """Forbid `<pad>` and `<s>`, forbid `</s>` before min_len tokens, force it once max_len tokens are written.
+
+    log_probs (N, V), changed in place and returned; min_len, max_len (N,).
+    """
+    log_probs[:, [PAD_ID, BOS_ID]] = float("-inf")  # never generated
+    too_short = step < min_len  # (N,)
+    log_probs[:, EOS_ID].masked_fill_(too_short, float("-inf"))
+    at_limit = (step >= max_len).nonzero().squeeze(1)  # rows that must end now
+    if at_limit.numel():
+        eos = log_probs[at_limit, EOS_ID]
+        log_probs[at_limit] = float("-inf")
+        log_probs[at_limit, EOS_ID] = eos
+    return log_probs

@@ -1,0 +1,112 @@
+"""Tasks and their registry: everything the core needs to know about a task, declared by the task itself.
+
+A task is one package with one `Task` record (e.g. `captra/translation/task.py: TASK = Task(...)`), registered
+with one line in the `captra.tasks` entry-point group of pyproject.toml:
+
+    [project.entry-points."captra.tasks"]
+    translation = "captra.translation.task:TASK"
+
+The core (checkpoint loading, the CLI, the report) finds tasks here by the name a checkpoint records and never
+imports or branches on a task by name. `register` adds a record by hand (tests, notebooks).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:
+    from captra.common.datamodule import SplitDataModule
+    from captra.common.module import Seq2SeqModule
+    from captra.common.report.split import ReportHooks
+
+ENTRY_POINT_GROUP = "captra.tasks"
+
+SentenceScorer = Callable[[Sequence[str], Sequence[Sequence[str]]], list[float]]
+# (baseline outputs, other outputs, references, resamples) -> {"p_value": ..., "method": ..., ...}
+PairedTest = Callable[[Sequence[str], Sequence[str], Sequence[Sequence[str]], int], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class InferenceCommand:
+    """A `captra NAME ...` command that serves a trained checkpoint (e.g. `translate`, `caption`)."""
+
+    name: str
+    help: str  # one line, shown by `captra --help`
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]  # returns the exit status
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task: its classes, its command, its evaluation and how the report shows it.
+
+    Attributes:
+        name: recorded in every checkpoint ("translation", "captioning", ...).
+        module_class: the LightningModule (a Seq2SeqModule subclass).
+        data_class: the LightningDataModule (a SplitDataModule subclass); the report reads splits through it.
+        command: the inference command that serves a checkpoint of this task.
+        report: how `captra report` reads and decodes a split and draws attention.
+        protocol: the evaluation protocol, printed in every report.
+        main_metric: key of the score that selects checkpoints (in `module_class.score`'s result).
+        main_metric_label: its name in tables and plots.
+        score_names: the scores the report's table shows, in order.
+        sentence_score: per-example score (0-100) used to pick the report's best and worst examples.
+        paired_test: significance test of two systems' outputs; None: paired bootstrap on the main metric.
+        not_computed: metrics the report says it does not compute, and why (None: nothing to say).
+    """
+
+    name: str
+    module_class: type[Seq2SeqModule]
+    data_class: type[SplitDataModule]
+    command: InferenceCommand
+    report: ReportHooks
+    protocol: str
+    main_metric: str
+    main_metric_label: str
+    score_names: tuple[str, ...]
+    sentence_score: SentenceScorer
+    paired_test: PairedTest | None = None
+    not_computed: str | None = None
+
+
+_registered: dict[str, Task] = {}
+
+
+def register(task: Task) -> Task:
+    """Add a task record by hand (the installed ones come from the entry points)."""
+    _registered[task.name] = task
+    return task
+
+
+@cache
+def _installed() -> dict[str, Task]:
+    found = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        task = entry.load()
+        if not isinstance(task, Task) or task.name != entry.name:
+            raise TypeError(f"entry point {entry.name} = {entry.value} in {ENTRY_POINT_GROUP!r} is not a Task named {entry.name!r}")
+        found[task.name] = task
+    return found
+
+
+def tasks() -> dict[str, Task]:
+    """Every task by name: the installed ones and those registered by hand."""
+    return {**_installed(), **_registered}
+
+
+class UnknownTaskError(KeyError):
+    """A task name that no installed or registered task has."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def get_task(name: str) -> Task:
+    known = tasks()
+    if name not in known:
+        raise UnknownTaskError(f"unknown task {name!r}; known tasks: {', '.join(sorted(known)) or 'none'}")
+    return known[name]

@@ -1,0 +1,81 @@
+"""The core names no task: tasks are records in a registry, and a third one needs no change to common/."""
+
+import ast
+from pathlib import Path
+
+import pytest
+import torch
+
+from captra.common import task as task_registry
+from captra.common.checkpoint import CheckpointError, load_module
+from captra.common.cli import main
+from captra.common.task import InferenceCommand, Task, get_task, register, tasks
+from captra.translation.model import TranslationModule
+
+COMMON = Path(__file__).parent.parent / "common"
+TASK_WORDS = ("translation", "captioning", "translate", "caption")
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def code_strings(tree: ast.AST) -> list[str]:
+    """String constants of a module that are not docstrings."""
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and node.body
+                  and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    return [node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+@pytest.mark.parametrize("path", sorted(COMMON.rglob("*.py")), ids=lambda p: str(p.relative_to(COMMON)))
+def test_the_core_neither_imports_nor_names_a_task(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    imported += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    assert not [name for name in imported if any(word in name.split(".") for word in TASK_WORDS)]
+    assert not [text for text in code_strings(tree) if any(word in text.lower() for word in TASK_WORDS)]
+
+
+def test_the_installed_tasks_come_from_their_entry_points():
+    assert {"translation", "captioning"} <= set(tasks())
+    assert get_task("translation").module_class is TranslationModule
+    assert get_task("captioning").command.name == "caption"
+
+
+class EchoModule(TranslationModule):
+    """A stand-in third task: any module class registered under a new name."""
+
+    task = "echo"
+
+
+@pytest.fixture
+def echo_task(monkeypatch):
+    calls = []
+    command = InferenceCommand("echo", "repeat a line (a third task's command)",
+                               lambda parser: parser.add_argument("line"), lambda args: calls.append(args.line) or 0)
+    translation = get_task("translation")
+    record = Task("echo", EchoModule, translation.data_class, command, translation.report, "protocol", "bleu",
+                  "BLEU", ("bleu",), translation.sentence_score)
+    monkeypatch.setattr(task_registry, "_registered", {})
+    register(record)
+    return calls
+
+
+def test_a_third_task_is_one_record_its_command_and_checkpoints_work(echo_task, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0 and "  echo       repeat a line (a third task's command)" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["echo", "hello"])
+    assert exit_info.value.code == 0 and echo_task == ["hello"]
+    checkpoint = torch.load(FIXTURES / "legacy_translation.ckpt", weights_only=True)
+    checkpoint["captra"]["task"] = "echo"
+    torch.save(checkpoint, tmp_path / "echo.ckpt")
+    assert type(load_module(tmp_path / "echo.ckpt")) is EchoModule
+
+
+def test_a_checkpoint_of_an_unregistered_task_is_refused_by_name(tmp_path):
+    checkpoint = torch.load(FIXTURES / "legacy_translation.ckpt", weights_only=True)
+    checkpoint["captra"]["task"] = "speech"
+    torch.save(checkpoint, tmp_path / "speech.ckpt")
+    with pytest.raises(CheckpointError, match=r"speech.ckpt: unknown task 'speech'; known tasks: .*translation"):
+        load_module(tmp_path / "speech.ckpt")
