@@ -11,9 +11,14 @@ from captra.common.cli import main, run_lightning
 from tests.helpers import draw_shape, write_shapes_dataset
 
 
-def fit_args(data_dir: Path, root: Path, config: str = "configs/captioning/flickr8k.yaml", *extra: str) -> list[str]:
+BASE = "configs/captioning/base.yaml"
+
+
+def fit_args(data_dir: Path, root: Path, config: str = BASE, *extra: str) -> list[str]:
+    """`captra fit` on a tiny model; `config` is an overlay of the base config (or the base itself)."""
+    overlay = [] if config == BASE else ["-c", config]
     return [
-        "fit", "-c", config,
+        "fit", "-c", BASE, *overlay,
         "--data.data_dir", str(data_dir), "--data.cache_dir", str(root / "cache"), "--data.min_freq", "1",
         "--data.batch_size", "6", "--data.num_workers", "0",
         "--model.encoder.backbone", "timm:test_efficientnet", "--model.encoder.weights", "random",

@@ -9,7 +9,7 @@ from tests.helpers import run_captra, validation, write_reverse_corpus, write_sh
 
 DDP = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
 TRANSLATION = [
-    "-c", "configs/translation/multi30k_en_de.yaml", "--data.src_lang", "src", "--data.tgt_lang", "tgt",
+    "-c", "configs/translation/base.yaml", "--data.src_lang", "src", "--data.tgt_lang", "tgt",
     "--data.test_split", "test", "--data.tokenizer", "word",
     "--model.encoder.embedding_size", "16", "--model.encoder.hidden_size", "16", "--model.encoder.dropout", "0",
     "--model.decoder.embedding_size", "16", "--model.decoder.hidden_size", "16", "--model.decoder.output_size", "16",
@@ -58,7 +58,7 @@ def test_distributed_validation_equals_single_process_validation(translation_run
 def test_ddp_captioning_training_matches_one_process_with_the_global_batch(tmp_path):
     write_shapes_dataset(tmp_path / "data")
     common = [
-        "-c", "configs/captioning/flickr8k.yaml", "--data.data_dir", str(tmp_path / "data"),
+        "-c", "configs/captioning/base.yaml", "--data.data_dir", str(tmp_path / "data"),
         "--data.cache_dir", str(tmp_path / "cache"), "--data.min_freq", "1", "--data.num_workers", "0",
         "--data.eval_batch_size", "4", "--model.encoder.backbone", "timm:test_efficientnet",
         "--model.encoder.weights", "random", "--model.decoder.embedding_size", "16", "--model.decoder.hidden_size", "16",

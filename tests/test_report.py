@@ -61,7 +61,7 @@ def test_a_translation_report_has_every_section_and_rescores_identically(transla
 
 def test_a_captioning_report_scores_with_nltk_and_draws_attention_maps(tmp_path, capsys):
     write_shapes_dataset(tmp_path / "data")
-    run_lightning(caption_fit_args(tmp_path / "data", tmp_path / "run", "configs/captioning/flickr8k.yaml",
+    run_lightning(caption_fit_args(tmp_path / "data", tmp_path / "run", "configs/captioning/base.yaml",
                                    "--trainer.max_epochs", "20", "--trainer.check_val_every_n_epoch", "20"))
     ckpt = tmp_path / "run" / "version_0" / "checkpoints" / "last.ckpt"
     out = tmp_path / "report"
@@ -121,3 +121,24 @@ def test_the_report_under_torchrun_equals_the_single_process_report(translation_
     ddp_scores = json.loads((tmp_path / "ddp" / "metrics.json").read_text())["checkpoints"][0]["scores"]
     single_scores = json.loads((tmp_path / "single" / "metrics.json").read_text())["checkpoints"][0]["scores"]
     assert ddp_scores == single_scores
+
+
+def test_test_and_val_name_the_runs_configured_splits_and_other_names_themselves(translation_checkpoints, tmp_path, capsys):
+    """A run whose test split is named like Multi30k's (`test_2016_flickr`): `--split test` reads that one."""
+    folder, best, _ = translation_checkpoints
+    data, run = tmp_path / "data", tmp_path / "run" / "version_0"
+    shutil.copytree(folder / "data", data)
+    for side in ("src.gz", "tgt"):
+        (data / f"test.{side}").rename(data / f"test_2016_flickr.{side}")
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(best, run / "checkpoints" / best.name)
+    config = (best.parent.parent / "config.yaml").read_text()
+    config = config.replace(str(folder / "data"), str(data)).replace("test_split: test\n", "test_split: test_2016_flickr\n")
+    (run / "config.yaml").write_text(config)
+    expected = {"test": ("test_2016_flickr", 25), "val": ("val", 30), "train": ("train", 600)}
+    for split, (name, examples) in expected.items():
+        code, err = report(capsys, "--ckpt", str(run / "checkpoints" / best.name), "--split", split, "--beam", "1",
+                           "--out", str(tmp_path / split), "--bootstrap-samples", "10")
+        assert code == 0, err
+        metrics = json.loads((tmp_path / split / "metrics.json").read_text())
+        assert (metrics["split"], metrics["examples"]) == (name, examples)

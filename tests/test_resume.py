@@ -7,7 +7,7 @@ from pathlib import Path
 from tests.helpers import run_captra, validation, write_reverse_corpus
 
 ARGS = [
-    "-c", "configs/translation/multi30k_en_de.yaml", "--data.src_lang", "src", "--data.tgt_lang", "tgt",
+    "-c", "configs/translation/base.yaml", "--data.src_lang", "src", "--data.tgt_lang", "tgt",
     "--data.test_split", "test", "--data.tokenizer", "word", "--data.batch_size", "32",
     "--model.encoder.embedding_size", "16", "--model.encoder.hidden_size", "16", "--model.decoder.embedding_size", "16",
     "--model.decoder.hidden_size", "16", "--model.decoder.output_size", "16", "--model.decoder.attention_size", "16",

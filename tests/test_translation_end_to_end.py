@@ -16,7 +16,7 @@ from tests.helpers import write_reverse_corpus
 
 def fit_args(data_dir: Path, root: Path, *extra: str) -> list[str]:
     return [
-        "fit", "-c", "configs/translation/multi30k_en_de.yaml",
+        "fit", "-c", "configs/translation/base.yaml",
         "--data.data_dir", str(data_dir), "--data.src_lang", "src", "--data.tgt_lang", "tgt",
         "--data.test_split", "test", "--data.tokenizer", "word", "--data.batch_size", "32",
         "--model.encoder.embedding_size", "32", "--model.encoder.hidden_size", "64", "--model.encoder.dropout", "0.0",
