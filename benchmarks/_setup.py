@@ -1,23 +1,69 @@
-"""What the benchmark scripts share: building a config's data and model, and run metadata."""
+"""What the benchmark scripts share: their arguments, a stopwatch, building a config's data and model, and
+run metadata."""
 
 from __future__ import annotations
 
-import os
-import platform
-import subprocess
+import argparse
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from captra.common.cli import run_lightning
+from captra.common.provenance import git_commit, machine
 from captra.common.throughput import synchronize
 
 
-def build(config: str, *overrides: str):
-    """The config's data module (set up for fit) and model, without training or writing logs."""
-    cli = run_lightning(["fit", "-c", config, "--trainer.max_epochs", "0", "--trainer.logger", "false",
+def benchmark_parser(doc: str, *, checkpoint: bool = False, data_dir: str | None = None,
+                     batch_size: int | None = None, bf16: bool = False, compile: bool = False) -> argparse.ArgumentParser:
+    """The arguments the benchmarks share: always --device; --ckpt, --data-dir, --batch-size, --bf16 and
+    --compile for those that take them. `doc` is the script's docstring (its first line becomes the description)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default: cpu)")
+    if checkpoint:
+        parser.add_argument("--ckpt", required=True, help="the checkpoint to measure")
+    if data_dir is not None:
+        parser.add_argument("--data-dir", default=data_dir, help=f"data folder (default: {data_dir})")
+    if batch_size is not None:
+        parser.add_argument("--batch-size", type=int, default=batch_size, help=f"batch size (default: {batch_size})")
+    if bf16:
+        parser.add_argument("--bf16", action="store_true", help="run under torch.autocast(bfloat16), as bf16-mixed does")
+    if compile:
+        parser.add_argument("--compile", action="store_true", help="torch.compile the decoder's recurrent step")
+    return parser
+
+
+class Stopwatch:
+    """Wall-clock seconds of a `with` block; queued GPU work is waited for at both ends, so the block's own
+    work is what is timed."""
+
+    def __init__(self, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.seconds = 0.0
+
+    def __enter__(self) -> "Stopwatch":
+        synchronize(self.device)
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        synchronize(self.device)
+        self.seconds = time.perf_counter() - self._start
+
+
+def timed(function: Callable[[], Any], device: torch.device | str = "cpu") -> tuple[float, Any]:
+    """(seconds, result) of one call."""
+    with Stopwatch(device) as watch:
+        result = function()
+    return watch.seconds, result
+
+
+def build(configs: list[str], *overrides: str):
+    """The data module (set up for fit) and model of composed configs, without training or writing logs."""
+    config_args = [word for config in configs for word in ("-c", config)]
+    cli = run_lightning(["fit", *config_args, "--trainer.max_epochs", "0", "--trainer.logger", "false",
                          "--trainer.enable_progress_bar", "false",
                          "--trainer.enable_model_summary", "false", "--trainer.default_root_dir", "/tmp/captra-bench",
                          *overrides])
@@ -26,11 +72,8 @@ def build(config: str, *overrides: str):
 
 
 def metadata() -> dict[str, object]:
-    commit = os.environ.get("CAPTRA_COMMIT") or subprocess.run(  # set where the checkout has no history
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    gpu = {"gpu": torch.cuda.get_device_name()} if torch.cuda.is_available() else {}
-    return {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "machine": platform.processor() or platform.machine(), **gpu, "commit": commit}
+    """The machine and the captra commit (CAPTRA_COMMIT where the checkout has no history)."""
+    return {**machine(), "commit": git_commit()}
 
 
 def matmul_flops_per_s(m: int, k: int, n: int, repeats: int = 20, device: torch.device | str = "cpu",
@@ -40,12 +83,10 @@ def matmul_flops_per_s(m: int, k: int, n: int, repeats: int = 20, device: torch.
     b = torch.randn(k, n, device=device, dtype=dtype)
     repeats = repeats if torch.device(device).type == "cpu" else repeats * 50  # microseconds each on a GPU
     torch.mm(a, b)
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        torch.mm(a, b)
-    synchronize(device)
-    return 2 * m * k * n * repeats / (time.perf_counter() - start)
+    with Stopwatch(device) as watch:
+        for _ in range(repeats):
+            torch.mm(a, b)
+    return 2 * m * k * n * repeats / watch.seconds
 
 
 def matmul_ceiling(batched: Callable[[], object], batched_s: float, single_s: float,

@@ -18,36 +18,26 @@ model at beam 5 is `--rows 128 --group 5 --positions 20 --memory-size 512 --quer
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
-import time
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 import captra.common.attention as attention_module
-from _setup import metadata
+from _setup import benchmark_parser, metadata, timed
 from captra.common.attention import AdditiveAttention
-from captra.common.throughput import synchronize
 
 
 def median_ms(function: Callable[[], Tensor], device: torch.device, repeats: int) -> float:
     for _ in range(3):
         function()
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        function()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    return statistics.median(timed(function, device)[0] for _ in range(repeats)) * 1e3
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--rows", type=int, default=100, help="memory rows (sentences / images)")
     parser.add_argument("--group", type=int, default=3, help="queries per memory row (beam size)")
     parser.add_argument("--positions", type=int, default=81, help="memory positions S")
@@ -55,7 +45,6 @@ def main() -> None:
     parser.add_argument("--query-size", type=int, default=512)
     parser.add_argument("--attention-size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
     device = torch.device(args.device)

@@ -15,16 +15,14 @@ the data compiles first, so the timings are steady state.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from _setup import matmul_ceiling, metadata
+from _setup import benchmark_parser, matmul_ceiling, metadata, timed
 from captra.common.checkpoint import load_module
 from captra.common.textfile import read_lines
 from captra.translation.data import split_path
@@ -32,17 +30,12 @@ from captra.translation.translate import translate_ids
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ckpt", required=True)
-    parser.add_argument("--data-dir", default="../shared/data/multi30k")
+    parser = benchmark_parser(__doc__, checkpoint=True, data_dir="../shared/data/multi30k", batch_size=128,
+                              bf16=True, compile=True)
     parser.add_argument("--src", default="en")
     parser.add_argument("--split", default="test_2016_flickr")
     parser.add_argument("--beam", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--limit", type=int, default=None, help="only the first N sentences")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--bf16", action="store_true", help="decode under torch.autocast(bfloat16), as bf16-mixed does")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the decoder step")
     args = parser.parse_args()
 
     device = torch.device(args.device)
@@ -60,9 +53,7 @@ def main() -> None:
         translate_ids(module, encoded[: args.batch_size], config, args.batch_size, device)  # warm-up (untimed)
         translate_ids(module, encoded[:8], config, 1, device)
         for name, batch_size in (("batched", args.batch_size), ("single", 1)):
-            start = time.perf_counter()
-            outputs[name] = translate_ids(module, encoded, config, batch_size, device)
-            timings[name] = time.perf_counter() - start
+            timings[name], outputs[name] = timed(lambda: translate_ids(module, encoded, config, batch_size, device), device)
     cell = module.decoder.cells[0]
     limits = {}
     if device.type == "cpu" and not (args.compile or args.bf16):  # the FLOP counter and fp32 matmul reference: CPU

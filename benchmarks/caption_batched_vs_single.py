@@ -15,37 +15,24 @@ comparison first captions a few images both ways untimed (lazy CUDA / cuBLAS set
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from _setup import matmul_ceiling, metadata
+from _setup import benchmark_parser, matmul_ceiling, metadata, timed
 from captra.captioning.caption import caption_batches
 from captra.captioning.corpus import read_flickr8k
 from captra.captioning.images import read_image_tensor
 from captra.common.checkpoint import load_module
 
 
-def timed(function) -> tuple[float, list]:
-    start = time.perf_counter()
-    result = function()
-    return time.perf_counter() - start, result
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ckpt", required=True)
-    parser.add_argument("--data-dir", default="../shared/data/flickr8k")
+    parser = benchmark_parser(__doc__, checkpoint=True, data_dir="../shared/data/flickr8k", batch_size=100, bf16=True)
     parser.add_argument("--images", type=int, default=500, help="the first N test images")
     parser.add_argument("--beam", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--bf16", action="store_true", help="decode under torch.autocast(bfloat16), as bf16-mixed does")
     parser.add_argument("--decoder-only", action="store_true", help="skip the (CNN-bound) end-to-end comparison")
     args = parser.parse_args()
 
@@ -71,7 +58,7 @@ def main() -> None:
             with torch.autocast(device.type, dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext():
                 caption_batches(module, inputs[: max(batch_size, 8)], config, batch_size, device, kind=kind)  # warm-up
                 seconds[mode], hypotheses = timed(
-                    lambda: caption_batches(module, inputs, config, batch_size, device, kind=kind))
+                    lambda: caption_batches(module, inputs, config, batch_size, device, kind=kind), device)
             captions[mode] = [h.tokens for h in hypotheses]
         result[name] = {
             "batched_captions_per_s": round(len(images) / seconds["batched"], 2),

@@ -6,59 +6,58 @@ when the trainer would train on a GPU; each batch dropped before the next, as in
 the same number of teacher-forced training steps on pre-loaded batches (no loader; each step copies its
 batch to --device, as Lightning does). Prints one JSON object.
 
-    python benchmarks/data_loading.py [--configs configs/translation/multi30k_en_de_small.yaml
-        configs/captioning/flickr8k.yaml] [--batches 50] [--device cuda] [--data.init_args.data_dir DIR ...]
+    python benchmarks/data_loading.py [--configs BASE+OVERLAY ...] [--batches 50] [--device cuda]
+        [--data.init_args.data_dir DIR ...]
+
+(default: the main job's translation config and the Flickr8k captioning config.)
 
 Any other argument is a `captra fit` override applied to every config.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
-import time
 
 import torch
 from lightning.fabric.utilities.apply_func import move_data_to_device
 
-from _setup import build, metadata
-from captra.common.throughput import synchronize
+from _setup import Stopwatch, benchmark_parser, build, metadata
+
+TRANSLATION = "configs/translation/base.yaml+configs/translation/multi30k_en_de_small.yaml"
+CAPTIONING = "configs/captioning/base.yaml+configs/captioning/flickr8k.yaml"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", nargs="+", default=["configs/translation/multi30k_en_de_small.yaml",
-                                                         "configs/captioning/flickr8k.yaml"])
+    parser = benchmark_parser(__doc__)
+    parser.add_argument("--configs", nargs="+", default=[TRANSLATION, CAPTIONING],
+                        help="one run per entry; an entry composes configs joined by '+' (base+overlay)")
     parser.add_argument("--batches", type=int, default=50)
-    parser.add_argument("--device", default="cpu")
     args, overrides = parser.parse_known_args()
 
     device = torch.device(args.device)
     results = []
     for config in args.configs:
-        data, model = build(config, *overrides)
+        data, model = build(config.split("+"), *overrides)
         model.to(device)
         loader = data.train_dataloader()
-        start = time.perf_counter()
-        for _ in itertools.islice(iter(loader), args.batches):
-            pass  # each batch is dropped, as in training: its (pinned) memory is reused for the next
-        load_seconds = time.perf_counter() - start
+        with Stopwatch() as loading:
+            for _ in itertools.islice(iter(loader), args.batches):
+                pass  # each batch is dropped, as in training: its (pinned) memory is reused for the next
+        load_seconds = loading.seconds
         batches = list(itertools.islice(iter(loader), args.batches))
         optimizer = model.configure_optimizers()["optimizer"]
         model.train()
         if device.type == "cuda":  # one untimed step: cuDNN plans and the caching allocator
             model.training_step(move_data_to_device(batches[0], device), 0).backward()
             model.zero_grad()
-        synchronize(device)
-        start = time.perf_counter()
-        for index, batch in enumerate(batches):
-            loss = model.training_step(move_data_to_device(batch, device), index)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        synchronize(device)
-        step_seconds = time.perf_counter() - start
+        with Stopwatch(device) as stepping:
+            for index, batch in enumerate(batches):
+                loss = model.training_step(move_data_to_device(batch, device), index)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        step_seconds = stepping.seconds
         results.append({
             "config": config,
             "workers": data.loader_workers,

@@ -2,7 +2,7 @@
 
 Runs the same batched decode as beam_batched_vs_single.py (translation) or the "decoder" path of
 caption_batched_vs_single.py (captioning, cached region features) under the profiler and prints one
-JSON object: the operators by self time (ms and share), and the share of the matmul operators.
+JSON object: the operators by self CPU time (ms and share), and the share of the matmul operators.
 
     python benchmarks/decode_profile.py --ckpt CKPT --task translation [--limit 1000] [--beam 5] [--batch-size 128]
     python benchmarks/decode_profile.py --ckpt CKPT --task captioning [--limit 300] [--beam 3] [--batch-size 100]
@@ -10,7 +10,6 @@ JSON object: the operators by self time (ms and share), and the share of the mat
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from _setup import metadata
+from _setup import benchmark_parser, metadata
 from captra.captioning.caption import caption_batches
 from captra.captioning.corpus import read_flickr8k
 from captra.captioning.images import read_image_tensor
@@ -31,8 +30,7 @@ MATMUL_OPS = {"aten::addmm", "aten::mm", "aten::bmm", "aten::mkldnn_rnn_layer"}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ckpt", required=True)
+    parser = benchmark_parser(__doc__, checkpoint=True)
     parser.add_argument("--task", choices=["translation", "captioning"], required=True)
     parser.add_argument("--data-dir", default=None, help="default: ../shared/data/multi30k or ../shared/data/flickr8k")
     parser.add_argument("--limit", type=int, default=None, help="sentences / test images (default 1000 / 300)")
@@ -41,7 +39,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args()
 
-    device = torch.device("cpu")
+    device = torch.device(args.device)
     module = load_module(args.ckpt, task=args.task).to(device)
     if args.task == "translation":
         beam, batch_size, limit = args.beam or 5, args.batch_size or 128, args.limit or 1000
@@ -64,7 +62,8 @@ def main() -> None:
             return caption_batches(module, features, config, batch_size, device, kind="features")
 
     decode()  # warm-up
-    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as profiler:  # operators ranked by their host (CPU) time
         decode()
     events = sorted(profiler.key_averages(), key=lambda event: -event.self_cpu_time_total)
     total = sum(event.self_cpu_time_total for event in events)

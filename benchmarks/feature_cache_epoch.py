@@ -13,16 +13,13 @@ trains on test images instead (the same timing, fewer images to carry to a GPU m
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
-import time
 
 import torch
 from lightning.fabric.utilities.apply_func import move_data_to_device
 
-from _setup import metadata
-from captra.common.throughput import synchronize
+from _setup import Stopwatch, benchmark_parser, metadata, timed
 from captra.captioning.data import CaptioningDataModule
 from captra.captioning.features import cached_features
 from captra.common.checkpoint import load_module
@@ -43,28 +40,23 @@ def train_one_epoch(module, loader) -> tuple[float, int]:
     """Seconds for one pass of teacher-forced training steps (forward, backward, Adam); steps taken."""
     optimizer = module.configure_optimizers()["optimizer"]
     module.train()
-    synchronize(module.device)
-    start, steps = time.perf_counter(), 0
-    for index, batch in enumerate(loader):
-        loss = module.training_step(move_data_to_device(batch, module.device), index)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        steps += 1
-    synchronize(module.device)
-    return time.perf_counter() - start, steps
+    steps = 0
+    with Stopwatch(module.device) as watch:
+        for index, batch in enumerate(loader):
+            loss = module.training_step(move_data_to_device(batch, module.device), index)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            steps += 1
+    return watch.seconds, steps
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ckpt", required=True)
-    parser.add_argument("--data-dir", default="../shared/data/flickr8k")
+    parser = benchmark_parser(__doc__, checkpoint=True, data_dir="../shared/data/flickr8k", batch_size=64)
     parser.add_argument("--images", type=int, default=500, help="the first N training images (5 captions each)")
     parser.add_argument("--split", default="train", help="the split whose first images are trained on")
-    parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cache-dir", default=None, help="default: a fresh temporary folder")
-    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
     module = load_module(args.ckpt, task="captioning").to(args.device)
@@ -77,11 +69,9 @@ def main() -> None:
                            cache_dir=cache_dir, cache_features=cache, min_freq=1)
         data.attach(module.encoder)
         if cache:
-            start = time.perf_counter()
-            cached_features(module.encoder, [i.path for i in data.read_split("train")], data.cache_dir,
-                            num_workers=args.workers)
-            synchronize(args.device)
-            result["cache_build_s"] = round(time.perf_counter() - start, 2)
+            result["cache_build_s"] = round(timed(lambda: cached_features(
+                module.encoder, [i.path for i in data.read_split("train")], data.cache_dir, num_workers=args.workers),
+                args.device)[0], 2)
         data.setup("fit")
         torch.manual_seed(0)
         epochs[mode], steps = train_one_epoch(module, data.train_dataloader())

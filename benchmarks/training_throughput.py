@@ -9,7 +9,7 @@ Both take forward + backward + Adam steps on the same Multi30k training sentence
 with torch.utils.flop_counter over the timed batches; the matmul reference is fp32 `torch.mm` of the
 model's main shapes (output layer, decoder cell, key projection), in bf16 with --bf16. Prints one JSON object.
 
-    python benchmarks/training_throughput.py [--config configs/translation/multi30k_en_de.yaml] [--batches 20]
+    python benchmarks/training_throughput.py [--configs configs/translation/base.yaml [OVERLAY ...]] [--batches 20]
         [--batch-size N] [--device cuda] [--bf16] [--compile]
 
 --bf16 runs forward and loss under torch.autocast(bfloat16), as `--trainer.precision bf16-mixed` does;
@@ -19,11 +19,9 @@ over the batches compiles first).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import itertools
 import json
-import time
 
 import torch
 from lightning.fabric.utilities.apply_func import move_data_to_device
@@ -31,8 +29,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
-from _setup import build, matmul_flops_per_s, metadata
-from captra.common.throughput import synchronize
+from _setup import Stopwatch, benchmark_parser, build, matmul_flops_per_s, metadata
 from captra.common.memory import Memory, padding_mask
 from captra.common.precision import fused_rnn_precision
 from captra.common.vocab import PAD_ID
@@ -75,16 +72,14 @@ def run(module, batches, loss_fn, precision: contextlib.AbstractContextManager, 
             loss.backward()
         module.zero_grad()
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-4)
-    synchronize(module.device)
-    start = time.perf_counter()
-    for batch in batches:
-        with precision:
-            loss = loss_fn(module, batch)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    synchronize(module.device)
-    seconds = time.perf_counter() - start
+    with Stopwatch(module.device) as watch:
+        for batch in batches:
+            with precision:
+                loss = loss_fn(module, batch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    seconds = watch.seconds
     with FlopCounterMode(display=False) as counter:
         for batch in batches:
             with precision:
@@ -95,18 +90,16 @@ def run(module, batches, loss_fn, precision: contextlib.AbstractContextManager, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="configs/translation/multi30k_en_de.yaml")
+    parser = benchmark_parser(__doc__, bf16=True, compile=True)
+    parser.add_argument("--configs", nargs="+", default=["configs/translation/base.yaml"],
+                        help="a translation base config and its overlays, composed in order")
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=None, help="default: the config's")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--bf16", action="store_true", help="autocast to bfloat16, as bf16-mixed does")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the decoder's recurrent step")
     args = parser.parse_args()
 
     device = torch.device(args.device)
     overrides = [] if args.batch_size is None else ["--data.batch_size", str(args.batch_size)]
-    data, module = build(args.config, *overrides)
+    data, module = build(args.configs, *overrides)
     module.to(device)
     if args.compile:
         module.decoder._advance = torch.compile(module.decoder._advance, dynamic=True)
@@ -116,7 +109,7 @@ def main() -> None:
     random_batches = [move_data_to_device(b, device) for b in itertools.islice(
         iter(DataLoader(data.datasets["train"], batch_size=data.batch_size, shuffle=True, generator=generator,
                         collate_fn=collate)), args.batches)]
-    result: dict[str, object] = {"benchmark": "training_throughput", "config": args.config, "batches": args.batches,
+    result: dict[str, object] = {"benchmark": "training_throughput", "configs": args.configs, "batches": args.batches,
                                  "batch_size": data.batch_size, "device": str(device), "bf16": args.bf16,
                                  "compile": args.compile}
     initial = {name: tensor.clone() for name, tensor in module.state_dict().items()}

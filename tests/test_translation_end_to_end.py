@@ -11,6 +11,7 @@ import torch
 from captra.common.checkpoint import CheckpointError, load_module
 from captra.common.vocab import UNK_ID
 from captra.common.cli import main, run_lightning
+from captra.translation.model import TranslationModule
 from tests.helpers import write_reverse_corpus
 
 
@@ -106,6 +107,30 @@ def test_command_line_overrides_reach_the_model(tmp_path):
     assert isinstance(cli.model.decoder.cells[0], torch.nn.GRUCell)
     assert type(cli.model.decoder.attention).__name__ == "GeneralAttention"
     assert cli.model.hparams["decoder"]["cell"] == "gru"
+
+
+def test_training_without_validation_finishes_and_saves_its_weights(tmp_path, capsys):
+    write_reverse_corpus(tmp_path / "data", {"train": 100, "val": 10, "test": 10})
+    cli = run_lightning(fit_args(tmp_path / "data", tmp_path / "run", "--trainer.limit_val_batches", "0",
+                                 "--trainer.max_epochs", "3"))
+    assert "validation is off" in capsys.readouterr().err
+    checkpoints = tmp_path / "run" / "version_0" / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["epoch02-step12.ckpt", "last.ckpt"]
+    saved = torch.load(checkpoints / "last.ckpt", weights_only=True)
+    assert saved["global_step"] == cli.trainer.global_step == 12  # 3 epochs x 4 batches, all trained and saved
+    assert torch.equal(saved["state_dict"]["decoder.output.bias"], cli.model.decoder.output.bias.detach())
+    assert not [c for c in cli.trainer.callbacks if type(c).__name__ == "EarlyStopping"]
+    assert cli.trainer.lr_scheduler_configs == []  # the plateau schedule follows validation: off without it
+
+
+def test_captra_test_rebuilds_a_checkpoint_whose_class_path_predates_the_captra_namespace(trained, tmp_path):
+    folder, _ = trained
+    checkpoint = torch.load(folder / "run" / "version_0" / "checkpoints" / "last.ckpt", weights_only=True)
+    checkpoint["hyper_parameters"]["_class_path"] = "translation.model.TranslationModule"  # as written before 9255ef4
+    torch.save(checkpoint, tmp_path / "old.ckpt")
+    args = fit_args(folder / "data", tmp_path / "test-run")
+    cli = run_lightning(["test", *args[1:], "--ckpt_path", str(tmp_path / "old.ckpt")])
+    assert type(cli.model) is TranslationModule and cli.trainer.callback_metrics["test/bleu"] > 90.0
 
 
 class Exploit:
