@@ -75,6 +75,15 @@ def evaluate(path: Path, args: argparse.Namespace, device: torch.device, task_na
     }
 
 
+def paired_test(baseline: dict[str, Any], other: dict[str, Any], samples: int) -> dict[str, Any]:
+    """Is `other` better than `baseline`? The task's own test, else paired bootstrap on its main metric."""
+    task, references = baseline["task"], baseline["data"].references
+    if task.paired_test is not None:
+        return task.paired_test(baseline["hypotheses"], other["hypotheses"], references, samples)
+    return analysis.paired_bootstrap(baseline["module"].score, task.main_metric, task.main_metric_label,
+                                     baseline["hypotheses"], other["hypotheses"], references, samples)
+
+
 def score_rows(systems: list[dict[str, Any]]) -> list[list[str]]:
     names = systems[0]["task"].score_names
     rows = [["metric", *[s["name"] for s in systems]]]
@@ -173,15 +182,7 @@ def run(args: argparse.Namespace) -> int:
         raise CheckpointError("the checkpoints read different data for this split; compare runs of the same data")
     if rank != 0:  # the other processes only decode their share
         return 0
-    baseline, task = systems[0], systems[0]["task"]
-    references = baseline["data"].references
-    significance = {
-        s["name"]: task.paired_test(baseline["hypotheses"], s["hypotheses"], references, args.bootstrap_samples)
-        if task.paired_test else
-        analysis.paired_bootstrap(baseline["module"].score, task.main_metric, task.main_metric_label,
-                                  baseline["hypotheses"], s["hypotheses"], references, args.bootstrap_samples)
-        for s in systems[1:]
-    }
+    significance = {s["name"]: paired_test(systems[0], s, args.bootstrap_samples) for s in systems[1:]}
     blocks = build_blocks(systems, significance, args, device)
     write_outputs(systems, significance, blocks, args.out, args)
     print(f"captra report: wrote {args.out}/report.md, report.html, metrics.json, hypotheses.txt", file=sys.stderr)
