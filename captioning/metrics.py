@@ -1,19 +1,26 @@
-"""Caption scores: nltk corpus BLEU-1..4, the protocol of the SAT-era Flickr8k numbers; 0-100 scale."""
+"""Caption scores: the COCO caption evaluation (pycocoevalcap; what captioning papers since 2015 report) and
+nltk corpus BLEU-1..4 (the protocol of the SAT-era Flickr8k numbers); 0-100 scale."""
 
 from __future__ import annotations
 
-from typing import Sequence
+import random
+from typing import Any, Sequence
 
 import nltk
-from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu, sentence_bleu
+from nltk.translate.bleu_score import corpus_bleu
+
+from captra.captioning.coco_metrics import coco_scores
 
 PROTOCOL = (
-    "nltk corpus_bleu (BLEU-1..4, uniform n-gram weights, no smoothing) of lowercased, punctuation-free "
-    "word tokens against all reference captions of each image."
+    "COCO caption evaluation (pycocoevalcap, the reference code): captions and all references of each image "
+    "PTB-tokenized, then BLEU-1..4 (bleu*_coco), METEOR 1.5, ROUGE-L and CIDEr-D (cider; selects checkpoints); "
+    "SPICE only where its Stanford CoreNLP jars are present. Beside them, for the SAT-era Flickr8k tables, nltk "
+    "corpus_bleu (bleu1..bleu4: uniform n-gram weights, no smoothing) of lowercased, punctuation-free word tokens "
+    "against all reference captions of each image."
 )
 
 
-def captioning_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float | str]:
+def nltk_bleu(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float | str]:
     """BLEU-1..4 (0-100) with nltk's corpus_bleu over whitespace tokens; "bleu" is BLEU-4."""
     hyps = [h.split() for h in hypotheses]
     refs = [[r.split() for r in refs] for refs in references]
@@ -25,8 +32,32 @@ def captioning_scores(hypotheses: Sequence[str], references: Sequence[Sequence[s
     return result
 
 
-def sentence_bleu4(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> list[float]:
-    """Smoothed (method 1) nltk sentence BLEU-4 per caption; an empty caption scores 0."""
-    smooth = SmoothingFunction().method1
-    return [100.0 * sentence_bleu([x.split() for x in r], h.split(), smoothing_function=smooth) if h.split() else 0.0
-            for h, r in zip(hypotheses, references)]
+def captioning_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]],
+                      meteor: bool = True) -> dict[str, float | str]:
+    """nltk BLEU-1..4 and the COCO caption metrics, with both signatures and notes on what was not computed."""
+    coco = coco_scores(hypotheses, references, meteor=meteor)
+    result = {**nltk_bleu(hypotheses, references), **coco.scores, "signature_coco": coco.signature}
+    if coco.notes:
+        result["notes"] = "; ".join(coco.notes)
+    return result
+
+
+def sentence_cider(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> list[float]:
+    """CIDEr-D of each caption (scaled by 100 like the corpus score, their mean), document frequencies of the split."""
+    return coco_scores(hypotheses, references, meteor=False).cider_per_image
+
+
+def paired_bootstrap_cider(baseline: Sequence[str], other: Sequence[str], references: Sequence[Sequence[str]],
+                           samples: int, seed: int = 12345) -> dict[str, Any]:
+    """Is `other` better than `baseline` on CIDEr-D? Paired bootstrap resampling (Koehn 2004) of the images, on
+    their per-image CIDEr-D (document frequencies of the whole split, as the corpus score uses): p is the share
+    of resampled test sets on which `other` is not better."""
+    first, second = sentence_cider(baseline, references), sentence_cider(other, references)
+    rng = random.Random(seed)
+    rows = range(len(first))
+    not_better = 0
+    for _ in range(samples):
+        sample = [rng.choice(rows) for _ in rows]
+        not_better += sum(second[i] for i in sample) <= sum(first[i] for i in sample)
+    return {"p_value": (not_better + 1) / (samples + 1),
+            "method": f"paired bootstrap on per-image CIDEr-D, {samples} samples, seed {seed}"}

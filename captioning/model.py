@@ -31,10 +31,13 @@ class CaptioningModule(Seq2SeqModule):
         optimizer: Adam and its learning-rate schedule (fine-tuned CNN blocks use `encoder.fine_tune_lr`).
         label_smoothing: of the training cross-entropy (0 turns it off).
         attention_penalty: lambda of the doubly stochastic attention regularisation (0 turns it off).
+        validation_meteor: compute METEOR in validation too (Java, about 7 s per evaluation); `captra test` and
+            `captra report` always compute it, and every other metric is always computed.
         text: the caption vocabulary; linked from the data module by `captra fit`.
     """
 
     task = "captioning"
+    monitor = "val/cider"
 
     def __init__(
         self,
@@ -44,13 +47,16 @@ class CaptioningModule(Seq2SeqModule):
         optimizer: OptimizerConfig = OptimizerConfig(),
         label_smoothing: float = 0.0,
         attention_penalty: float = 1.0,
+        validation_meteor: bool = True,
         text: dict[str, dict] | None = None,
     ) -> None:
         hparams = dict(encoder=encoder, decoder=decoder, search=search, optimizer=optimizer,
-                       label_smoothing=label_smoothing, attention_penalty=attention_penalty)
+                       label_smoothing=label_smoothing, attention_penalty=attention_penalty,
+                       validation_meteor=validation_meteor)
         super().__init__(decoder, search, optimizer, label_smoothing, text, hparams)
         self.encoder_config = as_config(encoder, ImageEncoderConfig)
         self.attention_penalty = attention_penalty
+        self.validation_meteor = validation_meteor
         self.encoder = ImageEncoder(self.encoder_config)
         self.decoder = self.build_decoder(self.encoder.output_size, self.encoder.output_size)
 
@@ -71,7 +77,10 @@ class CaptioningModule(Seq2SeqModule):
         return self.attention_penalty * ((1.0 - coverage) ** 2).mean()
 
     def score(self, hypotheses: list[str], references: list[list[str]]) -> dict[str, float | str]:
-        return captioning_scores(hypotheses, references)
+        """nltk BLEU-1..4 and the COCO caption metrics (METEOR left out of validation if so configured)."""
+        trainer = self.attached_trainer()
+        validating = trainer is not None and trainer.validating
+        return captioning_scores(hypotheses, references, meteor=self.validation_meteor or not validating)
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """Fine-tuned CNN blocks learn at their own rate."""

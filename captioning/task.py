@@ -2,7 +2,7 @@
 
 from captra.captioning import caption, evaluation
 from captra.captioning.data import CaptioningDataModule
-from captra.captioning.metrics import PROTOCOL, sentence_bleu4
+from captra.captioning.metrics import PROTOCOL, paired_bootstrap_cider, sentence_cider
 from captra.captioning.model import CaptioningModule
 from captra.common.report.split import ReportHooks
 from captra.common.task import InferenceCommand, Task
@@ -15,9 +15,10 @@ TASK = Task(
                              caption.add_arguments, caption.run),
     report=ReportHooks(evaluation.read_split, evaluation.decode, evaluation.attention_figures),
     protocol=PROTOCOL,
-    main_metric="bleu",
-    main_metric_label="BLEU-4",
-    score_names=("bleu1", "bleu2", "bleu3", "bleu4"),
-    sentence_score=sentence_bleu4,
-    not_computed="meteor, rouge_l, cider: need the optional COCO caption evaluation package (not installed)",
+    main_metric="cider",
+    main_metric_label="CIDEr-D",
+    score_names=("cider", "meteor", "rouge_l", "bleu1_coco", "bleu2_coco", "bleu3_coco", "bleu4_coco",
+                 "bleu1", "bleu2", "bleu3", "bleu4"),
+    sentence_score=sentence_cider,
+    paired_test=paired_bootstrap_cider,
 )

@@ -222,7 +222,7 @@ class Seq2SeqModule(L.LightningModule):
         self.log(f"{prefix}/ppl", math.exp(min(nll, 50.0)), sync_dist=True)
         for name, value in metrics.items():
             if isinstance(value, float):
-                self.log(f"{prefix}/{name}", value, prog_bar=name == "bleu", sync_dist=True)
+                self.log(f"{prefix}/{name}", value, prog_bar=f"val/{name}" == self.monitor, sync_dist=True)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._evaluation_step(batch)

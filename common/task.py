@@ -56,7 +56,6 @@ class Task:
         score_names: the scores the report's table shows, in order.
         sentence_score: per-example score (0-100) used to pick the report's best and worst examples.
         paired_test: significance test of two systems' outputs; None: paired bootstrap on the main metric.
-        not_computed: metrics the report says it does not compute, and why (None: nothing to say).
     """
 
     name: str
@@ -70,7 +69,6 @@ class Task:
     score_names: tuple[str, ...]
     sentence_score: SentenceScorer
     paired_test: PairedTest | None = None
-    not_computed: str | None = None
 
 
 _registered: dict[str, Task] = {}

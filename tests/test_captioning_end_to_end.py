@@ -1,5 +1,7 @@
 """A tiny captioner learns nine synthetic pictures through the real `captra fit`, then serves `captra caption`."""
 
+import csv
+import re
 from pathlib import Path
 
 import pytest
@@ -8,7 +10,7 @@ from PIL import Image
 from captra.captioning.attention_map import WORDS_KEY
 from captra.common.checkpoint import load_module
 from captra.common.cli import main, run_lightning
-from tests.helpers import draw_shape, write_shapes_dataset
+from tests.helpers import draw_shape, validation, write_shapes_dataset
 
 
 BASE = "configs/captioning/base.yaml"
@@ -24,7 +26,7 @@ def fit_args(data_dir: Path, root: Path, config: str = BASE, *extra: str) -> lis
         "--model.encoder.backbone", "timm:test_efficientnet", "--model.encoder.weights", "random",
         "--model.decoder.embedding_size", "32", "--model.decoder.hidden_size", "64",
         "--model.decoder.output_size", "32", "--model.decoder.attention_size", "32", "--model.decoder.dropout", "0.0",
-        "--model.optimizer.lr", "0.01", "--model.attention_penalty", "0.1",
+        "--model.optimizer.lr", "0.01", "--model.attention_penalty", "0.1", "--model.validation_meteor", "false",
         "--trainer.max_epochs", "80", "--trainer.check_val_every_n_epoch", "20",
         "--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false",
         "--trainer.enable_model_summary", "false", *extra,
@@ -43,7 +45,7 @@ def test_a_tiny_captioner_learns_the_synthetic_pictures(trained):
     _, cli = trained
     assert cli.trainer.callback_metrics["val/bleu"] > 90.0
     assert cli.trainer.callback_metrics["val/bleu1"] > 95.0
-    assert cli.trainer.checkpoint_callback.best_model_score == cli.trainer.callback_metrics["val/bleu"]
+    assert cli.trainer.checkpoint_callback.best_model_score == cli.trainer.callback_metrics["val/cider"]  # selects by CIDEr-D
     assert cli.trainer.callback_metrics["train/aux_loss"] >= 0.0  # the doubly stochastic penalty is in the loss
 
 
@@ -52,7 +54,7 @@ def test_show_and_tell_trains_without_attention(tmp_path):
     config = "configs/captioning/flickr8k_show_tell.yaml"
     cli = run_lightning(fit_args(tmp_path / "data", tmp_path / "run", config, "--trainer.max_epochs", "160"))
     assert cli.model.decoder.attention is None
-    assert cli.trainer.checkpoint_callback.best_model_score > 85.0  # no attention: learns more slowly
+    assert max(float(bleu) for _, _, bleu in validation(tmp_path / "run")) > 85.0  # no attention: learns more slowly
 
 
 def checkpoint(folder: Path) -> Path:
@@ -121,3 +123,15 @@ def test_the_checkpoint_is_self_contained_and_refused_by_translate(trained, tmp_
         main(["translate", "--ckpt", str(checkpoint(folder)), "--input", str(source)])
     assert exit_info.value.code == 2
     assert "is a captioning checkpoint, but this command needs a translation checkpoint" in capsys.readouterr().err
+
+
+def test_the_best_checkpoint_is_the_validation_with_the_highest_cider(trained):
+    folder, _ = trained
+    version = folder / "run" / "version_0"
+    with open(version / "metrics.csv") as handle:
+        rows = [(int(r["epoch"]), float(r["val/cider"]), float(r["val/bleu"])) for r in csv.DictReader(handle)
+                if r.get("val/cider")]
+    assert len(rows) == 4  # 80 epochs, validated every 20
+    best_epoch, best_cider, _ = max(rows, key=lambda row: row[1])
+    (best,) = (version / "checkpoints").glob("best-*.ckpt")
+    assert re.fullmatch(rf"best-epoch{best_epoch:02d}-step\d+-cider{best_cider:.2f}\.ckpt", best.name), best.name

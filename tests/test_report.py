@@ -11,6 +11,7 @@ import pytest
 from nltk.translate.bleu_score import corpus_bleu
 from PIL import Image
 
+from captra.captioning.coco_metrics import coco_scores
 from captra.common.cli import main, run_lightning
 from tests.helpers import write_reverse_corpus, write_shapes_dataset
 from tests.test_captioning_end_to_end import fit_args as caption_fit_args
@@ -59,7 +60,7 @@ def test_a_translation_report_has_every_section_and_rescores_identically(transla
     assert html.count("data:image/png;base64,") == 5 and "figures/" not in html  # self-contained
 
 
-def test_a_captioning_report_scores_with_nltk_and_draws_attention_maps(tmp_path, capsys):
+def test_a_captioning_report_scores_with_coco_and_nltk_and_draws_attention_maps(tmp_path, capsys):
     write_shapes_dataset(tmp_path / "data")
     run_lightning(caption_fit_args(tmp_path / "data", tmp_path / "run", "configs/captioning/base.yaml",
                                    "--trainer.max_epochs", "20", "--trainer.check_val_every_n_epoch", "20"))
@@ -73,8 +74,15 @@ def test_a_captioning_report_scores_with_nltk_and_draws_attention_maps(tmp_path,
                   for n in (p.strip()[:-4] for p in (tmp_path / "data" / "Flickr_8k.testImages.txt").read_text().split())]
     nltk_bleu4 = 100 * corpus_bleu([[r.split() for r in refs] for refs in references], [h.split() for h in hypotheses])
     assert scores["bleu4"] == pytest.approx(nltk_bleu4, abs=1e-6)
-    markdown = (out / "report.md").read_text()
-    assert all(section in markdown for section in SECTIONS) and "| bleu4 |" in markdown
+    coco = coco_scores(hypotheses, references)  # the COCO caption evaluation run by hand on hypotheses.txt
+    for name, value in coco.scores.items():
+        assert scores[name] == pytest.approx(value, abs=1e-9), name
+    assert {"cider", "meteor", "rouge_l", "bleu1_coco", "bleu4_coco", "bleu1", "bleu4"} <= set(scores)
+    markdown, html = (out / "report.md").read_text(), (out / "report.html").read_text()
+    assert all(section in markdown for section in SECTIONS)
+    for row in ("| cider |", "| meteor |", "| rouge_l |", "| bleu4_coco |", "| bleu4 |"):
+        assert row in markdown
+    assert "<td>cider</td>" in html and "<td>meteor</td>" in html and "pycocoevalcap-1.2|tok:ptb|refs:2" in markdown
     assert (out / "figures" / "attention_1.png").stat().st_size > 1000
 
 

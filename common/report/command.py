@@ -85,9 +85,10 @@ def paired_test(baseline: dict[str, Any], other: dict[str, Any], samples: int) -
 
 
 def score_rows(systems: list[dict[str, Any]]) -> list[list[str]]:
-    names = systems[0]["task"].score_names
+    names = [name for name in systems[0]["task"].score_names if any(name in s["metrics"] for s in systems)]
     rows = [["metric", *[s["name"] for s in systems]]]
-    rows += [[name, *[f"{s['metrics'][name]:.2f}" for s in systems]] for name in names]
+    rows += [[name, *[f"{s['metrics'][name]:.2f}" if name in s["metrics"] else "not computed" for s in systems]]
+             for name in names]
     return rows
 
 
@@ -104,8 +105,11 @@ def build_blocks(systems: list[dict[str, Any]], significance: dict[str, dict], a
     metric, label = task.main_metric, task.main_metric_label
     blocks = [Block("h1", f"captra report — {task.name}, split {data.name} ({len(data.inputs)} examples)"),
               Block("h2", "Scores"), Block("table", rows=score_rows(systems))]
-    if "signature" in first["metrics"]:
-        blocks.append(Block("p", f"Signature: {first['metrics']['signature']}"))
+    signatures = [f"{name}: {value}" for name, value in first["metrics"].items() if name.startswith("signature")]
+    if signatures:
+        blocks.append(Block("p", "Signatures: " + "; ".join(signatures)))
+    if "notes" in first["metrics"]:
+        blocks.append(Block("p", f"Not computed: {first['metrics']['notes']}"))
     if significance:
         rows = [["checkpoint", f"{label} vs {first['name']}", "p-value", "method"]]
         for name, result in significance.items():
@@ -161,8 +165,6 @@ def write_outputs(systems: list[dict[str, Any]], significance: dict[str, dict], 
                          "scores": s["metrics"], "bleu_by_length": s["buckets"]} for s in systems],
         "significance": significance,
     }
-    if task.not_computed:
-        metrics["not_computed"] = task.not_computed
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     write_report(blocks, out, f"captra report {out.name}")
 
