@@ -113,7 +113,7 @@ def run_captra(*args: str) -> subprocess.CompletedProcess:
                           env=environment)
 
 
-def validation(root: Path, version: int = 0) -> list[tuple[str, str, str]]:
-    """(step, val/loss, val/bleu) of every validation in a run folder's metrics.csv."""
+def validation(root: Path, version: int = 0, metric: str = "val/bleu") -> list[tuple[str, str, str]]:
+    """(step, val/loss, `metric`) of every validation in a run folder's metrics.csv."""
     with open(root / f"version_{version}" / "metrics.csv") as handle:
-        return [(row["step"], row["val/loss"], row["val/bleu"]) for row in csv.DictReader(handle) if row.get("val/loss")]
+        return [(row["step"], row["val/loss"], row[metric]) for row in csv.DictReader(handle) if row.get("val/loss")]

@@ -71,3 +71,5 @@ def test_ddp_captioning_training_matches_one_process_with_the_global_batch(tmp_p
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     assert single.returncode == 0, single.stderr[-3000:]
     assert_same_validations(validation(tmp_path / "ddp"), validation(tmp_path / "single"))
+    cider = [validation(tmp_path / run, metric="val/cider") for run in ("ddp", "single")]
+    assert_same_validations(*cider)  # every rank scores the gathered captions: CIDEr-D as one process
