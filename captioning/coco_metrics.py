@@ -1,5 +1,6 @@
 """The COCO caption evaluation (pycocoevalcap, the reference code): PTB tokenizer, BLEU-1..4, METEOR 1.5,
-ROUGE-L, CIDEr-D, and SPICE where its Stanford CoreNLP jars are present; every score on the 0-100 scale.
+ROUGE-L, CIDEr-D, and SPICE where its Stanford CoreNLP 3.6.0 jars are present (pycocoevalcap would download
+them; captra never does); every score on the 0-100 scale.
 
 The PTB tokenizer and METEOR run Java, started once per evaluation. Java missing, or a Java process that fails
 or outlives its time limit, never stops an evaluation: what could not be computed is named with the reason in
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor, TimeoutError
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.meteor.meteor import Meteor
 from pycocoevalcap.rouge.rouge import Rouge
+from pycocoevalcap.spice.spice import Spice
 from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
 log = logging.getLogger(__name__)
@@ -51,7 +54,8 @@ def _spice_lib() -> Path:
 def spice_unavailable_reason() -> str | None:
     """Why SPICE cannot run here, or None when its Stanford CoreNLP 3.6.0 jars are present."""
     lib = _spice_lib()
-    if list(lib.glob("stanford-corenlp-3.6.0*.jar")) and shutil.which("java"):
+    jars = [lib / "stanford-corenlp-3.6.0.jar", lib / "stanford-corenlp-3.6.0-models.jar"]
+    if all(jar.is_file() for jar in jars) and shutil.which("java"):
         return None
     return (f"spice: not computed (it needs the Stanford CoreNLP 3.6.0 jars in {lib}, which pycocoevalcap downloads "
             "on first use; nothing is downloaded here)")
@@ -123,11 +127,16 @@ def coco_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]], 
             scores["meteor"] = 100.0 * _meteor(refs, hyps, timeout)
         except (OSError, TimeoutError, ValueError) as error:
             notes.append(f"meteor: not computed ({error})")
+    spice_missing = spice_unavailable_reason()
+    if spice_missing is None:
+        try:  # Spice() would download the CoreNLP jars if they were missing: only called when they are present
+            scores["spice"] = 100.0 * float(_bounded(lambda: Spice().compute_score(refs, hyps)[0], timeout, "SPICE (Java)"))
+        except (OSError, TimeoutError, ValueError, subprocess.CalledProcessError) as error:
+            notes.append(f"spice: not computed ({error})")
     for note in notes:
         log.warning("COCO caption evaluation: %s", note)
-    spice = spice_unavailable_reason()
-    if spice:  # the usual state on machines without the CoreNLP jars: recorded, not warned about
-        notes.append(spice)
+    if spice_missing:  # the usual state on machines without the CoreNLP jars: recorded, not warned about
+        notes.append(spice_missing)
     counts = sorted({len(r) for r in references}) or [0]
     refs_text = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
     signature = f"pycocoevalcap-{version('pycocoevalcap')}|tok:{tokenizer}|refs:{refs_text}|cider-d:sigma6"

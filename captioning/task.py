@@ -17,7 +17,7 @@ TASK = Task(
     protocol=PROTOCOL,
     main_metric="cider",
     main_metric_label="CIDEr-D",
-    score_names=("cider", "meteor", "rouge_l", "bleu1_coco", "bleu2_coco", "bleu3_coco", "bleu4_coco",
+    score_names=("cider", "meteor", "rouge_l", "spice", "bleu1_coco", "bleu2_coco", "bleu3_coco", "bleu4_coco",
                  "bleu1", "bleu2", "bleu3", "bleu4"),
     sentence_score=sentence_cider,
     paired_test=paired_bootstrap_cider,

@@ -85,3 +85,13 @@ def test_a_hung_meteor_is_given_up_within_the_time_limit(monkeypatch):
     assert time.perf_counter() - start < 30
     assert "meteor" not in result.scores and "cider" in result.scores
     assert any(note.startswith("meteor: not computed (METEOR (Java) did not answer within 2 s") for note in result.notes)
+
+
+def test_spice_is_computed_only_where_its_corenlp_jars_are_present(monkeypatch):
+    without = coco_scores(HYPOTHESES, REFERENCES, meteor=False)
+    assert "spice" not in without.scores
+    assert any(note.startswith("spice: not computed (it needs the Stanford CoreNLP 3.6.0 jars") for note in without.notes)
+    monkeypatch.setattr(coco_metrics, "spice_unavailable_reason", lambda: None)  # as if the jars were there
+    monkeypatch.setattr(coco_metrics.Spice, "__init__", lambda self: None)  # (its constructor downloads missing jars)
+    monkeypatch.setattr(coco_metrics.Spice, "compute_score", lambda self, gts, res: (0.25, []))
+    assert coco_scores(HYPOTHESES, REFERENCES, meteor=False).scores["spice"] == 25.0
