@@ -24,6 +24,7 @@ from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.meteor.meteor import Meteor
 from pycocoevalcap.rouge.rouge import Rouge
+from pycocoevalcap.spice import spice as spice_module
 from pycocoevalcap.spice.spice import Spice
 from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
@@ -45,15 +46,9 @@ class CocoScores:
     notes: list[str] = field(default_factory=list)
 
 
-def _spice_lib() -> Path:
-    import pycocoevalcap.spice.spice as spice
-
-    return Path(spice.__file__).resolve().parent / "lib"
-
-
 def spice_unavailable_reason() -> str | None:
     """Why SPICE cannot run here, or None when its Stanford CoreNLP 3.6.0 jars are present."""
-    lib = _spice_lib()
+    lib = Path(spice_module.__file__).resolve().parent / "lib"
     jars = [lib / "stanford-corenlp-3.6.0.jar", lib / "stanford-corenlp-3.6.0-models.jar"]
     if all(jar.is_file() for jar in jars) and shutil.which("java"):
         return None
@@ -96,12 +91,13 @@ def _meteor(references: Captions, hypotheses: Captions, timeout: float) -> float
 def coco_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]], meteor: bool = True,
                 timeout: float = JAVA_TIMEOUT_S) -> CocoScores:
     """The COCO caption metrics of one output per image against all of its references."""
-    notes: list[str] = []
+    problems: list[str] = []  # what failed: warned about, and recorded in `notes`
     hyps: Captions = {i: [h] for i, h in enumerate(hypotheses)}
     refs: Captions = {i: list(r) for i, r in enumerate(references)}
     tokenizer = "ptb"
-    if shutil.which("java") is None:
-        notes.append("ptb tokenizer: not run (java not found on PATH); scores use captra's normalised words")
+    java = shutil.which("java") is not None
+    if not java:
+        problems.append("ptb tokenizer: not run (java not found on PATH); scores use captra's normalised words")
         tokenizer = "captra-normalised"
     else:
         try:
@@ -110,7 +106,7 @@ def coco_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]], 
             hyps = {key: tokenized_hyps.get(key, [""])[:1] for key in hyps}
             refs = {key: tokenized_refs.get(key, [""] * len(texts)) for key, texts in refs.items()}
         except (OSError, TimeoutError, ValueError) as error:
-            notes.append(f"ptb tokenizer: failed ({error}); scores use captra's normalised words")
+            problems.append(f"ptb tokenizer: failed ({error}); scores use captra's normalised words")
             tokenizer = "captra-normalised"
     scores: dict[str, float] = {}
     bleu, _ = Bleu(4).compute_score(refs, hyps, verbose=0)
@@ -118,25 +114,27 @@ def coco_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]], 
     scores["rouge_l"] = 100.0 * float(Rouge().compute_score(refs, hyps)[0])
     cider, per_image = Cider().compute_score(refs, hyps)
     scores["cider"] = 100.0 * float(cider)
+    expected: list[str] = []  # left out by setting or by the machine: recorded in `notes`, not warned about
     if not meteor:
-        notes.append("meteor: not computed (turned off)")
-    elif shutil.which("java") is None:
-        notes.append("meteor: not computed (java not found on PATH; METEOR 1.5 runs on Java)")
+        expected.append("meteor: not computed (turned off)")
+    elif not java:
+        problems.append("meteor: not computed (java not found on PATH; METEOR 1.5 runs on Java)")
     else:
         try:
             scores["meteor"] = 100.0 * _meteor(refs, hyps, timeout)
         except (OSError, TimeoutError, ValueError) as error:
-            notes.append(f"meteor: not computed ({error})")
+            problems.append(f"meteor: not computed ({error})")
     spice_missing = spice_unavailable_reason()
     if spice_missing is None:
         try:  # Spice() would download the CoreNLP jars if they were missing: only called when they are present
             scores["spice"] = 100.0 * float(_bounded(lambda: Spice().compute_score(refs, hyps)[0], timeout, "SPICE (Java)"))
         except (OSError, TimeoutError, ValueError, subprocess.CalledProcessError) as error:
-            notes.append(f"spice: not computed ({error})")
-    for note in notes:
-        log.warning("COCO caption evaluation: %s", note)
-    if spice_missing:  # the usual state on machines without the CoreNLP jars: recorded, not warned about
-        notes.append(spice_missing)
+            problems.append(f"spice: not computed ({error})")
+    else:
+        expected.append(spice_missing)
+    for problem in problems:
+        log.warning("COCO caption evaluation: %s", problem)
+    notes = problems + expected
     counts = sorted({len(r) for r in references}) or [0]
     refs_text = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
     signature = f"pycocoevalcap-{version('pycocoevalcap')}|tok:{tokenizer}|refs:{refs_text}|cider-d:sigma6"

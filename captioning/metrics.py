@@ -42,6 +42,11 @@ def captioning_scores(hypotheses: Sequence[str], references: Sequence[Sequence[s
     return result
 
 
+def corpus_cider(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> float:
+    """CIDEr-D of the corpus alone (no METEOR JVM): the main metric per report bucket."""
+    return coco_scores(hypotheses, references, meteor=False).scores["cider"]
+
+
 def sentence_cider(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> list[float]:
     """CIDEr-D of each caption (scaled by 100 like the corpus score, their mean), document frequencies of the split."""
     return coco_scores(hypotheses, references, meteor=False).cider_per_image

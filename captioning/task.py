@@ -2,7 +2,7 @@
 
 from captra.captioning import caption, evaluation
 from captra.captioning.data import CaptioningDataModule
-from captra.captioning.metrics import PROTOCOL, paired_bootstrap_cider, sentence_cider
+from captra.captioning.metrics import PROTOCOL, corpus_cider, paired_bootstrap_cider, sentence_cider
 from captra.captioning.model import CaptioningModule
 from captra.common.report.split import ReportHooks
 from captra.common.task import InferenceCommand, Task
@@ -21,4 +21,5 @@ TASK = Task(
                  "bleu1", "bleu2", "bleu3", "bleu4"),
     sentence_score=sentence_cider,
     paired_test=paired_bootstrap_cider,
+    main_score=corpus_cider,
 )

@@ -52,7 +52,11 @@ def load_module(path: str | Path, task: str | None = None) -> Seq2SeqModule:
 
     `task`, when given, is the task the caller needs; a checkpoint of another task is refused.
     """
-    checkpoint = read_checkpoint(path)
+    return module_from_checkpoint(path, read_checkpoint(path), task)
+
+
+def module_from_checkpoint(path: str | Path, checkpoint: dict[str, Any], task: str | None = None) -> Seq2SeqModule:
+    """`load_module` for a checkpoint already read with `read_checkpoint` (`path` names it in errors)."""
     info = checkpoint["captra"]
     if task is not None and info["task"] != task:
         raise CheckpointError(f"{path}: is a {info['task']} checkpoint, but this command needs a {task} checkpoint")

@@ -167,7 +167,7 @@ class Seq2SeqModule(L.LightningModule):
         trainer = self.attached_trainer()
         world = trainer.world_size if trainer is not None else 1
         if world > 1:
-            totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
+            totals = trainer.strategy.reduce(totals, reduce_op="sum")
         return totals[0] / world, bool(totals[1] == 0)
 
     def _on_nonfinite_loss(self, loss: Tensor) -> None:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "captra.tasks"
 
 SentenceScorer = Callable[[Sequence[str], Sequence[Sequence[str]]], list[float]]
+CorpusScorer = Callable[[Sequence[str], Sequence[Sequence[str]]], float]
 # (baseline outputs, other outputs, references, resamples) -> {"p_value": ..., "method": ..., ...}
 PairedTest = Callable[[Sequence[str], Sequence[str], Sequence[Sequence[str]], int], dict[str, Any]]
 
@@ -56,6 +57,8 @@ class Task:
         score_names: the scores the report's table shows, in order.
         sentence_score: per-example score (0-100) used to pick the report's best and worst examples.
         paired_test: significance test of two systems' outputs; None: paired bootstrap on the main metric.
+        main_score: the corpus main metric alone, where that is much cheaper than the module's full `score`
+            (the report computes it per length bucket and per bootstrap sample); None: taken from `score`.
     """
 
     name: str
@@ -69,6 +72,7 @@ class Task:
     score_names: tuple[str, ...]
     sentence_score: SentenceScorer
     paired_test: PairedTest | None = None
+    main_score: CorpusScorer | None = None
 
 
 _registered: dict[str, Task] = {}

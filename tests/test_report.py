@@ -150,3 +150,25 @@ def test_test_and_val_name_the_runs_configured_splits_and_other_names_themselves
         assert code == 0, err
         metrics = json.loads((tmp_path / split / "metrics.json").read_text())
         assert (metrics["split"], metrics["examples"]) == (name, examples)
+
+
+def test_identical_outputs_get_no_bootstrap():
+    from types import SimpleNamespace
+
+    from captra.common.report.command import paired_test
+
+    system = {"task": SimpleNamespace(paired_test=None), "data": SimpleNamespace(references=[["a b"]]),
+              "hypotheses": ["a b"]}
+    assert paired_test(system, dict(system), samples=10) == {"p_value": 1.0, "method": "identical outputs: nothing to test"}
+
+
+def test_the_generic_bootstrap_resamples_the_main_metric():
+    from captra.common.report.analysis import paired_bootstrap
+
+    def accuracy(hypotheses, references):
+        return 100.0 * sum(h == refs[0] for h, refs in zip(hypotheses, references)) / len(references)
+
+    references = [[str(i)] for i in range(40)]
+    right, half = [str(i) for i in range(40)], [str(i) if i % 2 else "x" for i in range(40)]
+    assert paired_bootstrap(accuracy, "accuracy", half, right, references, samples=200)["p_value"] < 0.01
+    assert paired_bootstrap(accuracy, "accuracy", right, half, references, samples=200)["p_value"] > 0.99

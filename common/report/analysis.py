@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Callable, Sequence
 
-Scorer = Callable[[list[str], list[list[str]]], dict]  # a module's `score`: corpus metrics by name
+MainScore = Callable[[list[str], list[list[str]]], float]  # (outputs, references) -> corpus main metric
 
 
 def length_buckets(lengths: Sequence[int], count: int = 5) -> list[tuple[str, list[int]]]:
@@ -19,10 +19,10 @@ def length_buckets(lengths: Sequence[int], count: int = 5) -> list[tuple[str, li
     return buckets
 
 
-def bucket_scores(score: Scorer, metric: str, hypotheses: Sequence[str], references: Sequence[Sequence[str]],
+def bucket_scores(score: MainScore, hypotheses: Sequence[str], references: Sequence[Sequence[str]],
                   buckets: list[tuple[str, list[int]]]) -> list[tuple[str, int, float]]:
-    """(label, examples, corpus `metric`) per bucket."""
-    return [(label, len(rows), float(score([hypotheses[i] for i in rows], [list(references[i]) for i in rows])[metric]))
+    """(label, examples, corpus main metric) per bucket."""
+    return [(label, len(rows), score([hypotheses[i] for i in rows], [list(references[i]) for i in rows]))
             for label, rows in buckets]
 
 
@@ -33,16 +33,16 @@ def pick_examples(scores: Sequence[float], count: int = 3, seed: int = 0) -> dic
     return {"best": order[::-1][:count], "worst": order[:count], "random": sorted(rng.sample(range(len(scores)), min(count, len(scores))))}
 
 
-def paired_bootstrap(score: Scorer, metric: str, label: str, baseline: Sequence[str], other: Sequence[str],
+def paired_bootstrap(score: MainScore, label: str, baseline: Sequence[str], other: Sequence[str],
                      references: Sequence[Sequence[str]], samples: int = 1000, seed: int = 12345) -> dict[str, float | str]:
-    """Is `other` better than `baseline` on the corpus score `metric` (named `label`)? Paired bootstrap resampling (Koehn 2004):
-    p is the share of resampled test sets on which `other` is not better than `baseline`."""
+    """Is `other` better than `baseline` on the corpus score `score` (named `label`)? Paired bootstrap resampling
+    (Koehn 2004): p is the share of resampled test sets on which `other` is not better than `baseline`."""
     rng = random.Random(seed)
     rows = range(len(references))
     not_better = 0
     for _ in range(samples):
         sample = [rng.choice(rows) for _ in rows]
         refs = [list(references[i]) for i in sample]
-        delta = score([other[i] for i in sample], refs)[metric] - score([baseline[i] for i in sample], refs)[metric]
+        delta = score([other[i] for i in sample], refs) - score([baseline[i] for i in sample], refs)
         not_better += delta <= 0
     return {"p_value": (not_better + 1) / (samples + 1), "method": f"paired bootstrap on {label}, {samples} samples, seed {seed}"}

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 import yaml
 
-from captra.common.checkpoint import CheckpointError, checkpoint_task, load_module, read_checkpoint
+from captra.common.checkpoint import CheckpointError, checkpoint_task, module_from_checkpoint, read_checkpoint
 from captra.common.distributed import gather_by_id, join_process_group
 from captra.common.inference import decoding_config, resolve_device
 from captra.common.provenance import describe_machine, git_commit
@@ -54,34 +54,46 @@ def decode_shared(task: Task, module, data: SplitData, config, batch_size: int, 
     return gather_by_id(list(zip(rows, task.report.decode(module, shard, config, batch_size, device))))
 
 
-def evaluate(path: Path, args: argparse.Namespace, device: torch.device, task_name: str | None) -> dict[str, Any]:
-    """Decode the split with one checkpoint: its hypotheses, metrics, sentence scores and metadata."""
+def decode(path: Path, args: argparse.Namespace, device: torch.device, task_name: str | None) -> dict[str, Any]:
+    """Decode the split with one checkpoint (every process its share): its hypotheses and metadata."""
     raw = read_checkpoint(path)
     task = checkpoint_task(path, raw)
-    module = load_module(path, task=task_name).to(device)
+    module = module_from_checkpoint(path, raw, task=task_name).to(device)
     data = load_split(task, path, args.split, args.data_dir)
     config = decoding_config(module.search_config, args.beam)
     print(f"captra report: decoding {len(data.inputs)} {data.name} examples with {path}", file=sys.stderr)
-    hypotheses = decode_shared(task, module, data, config, args.batch_size, device)
-    metrics = module.score(hypotheses, data.references)
-    buckets = analysis.length_buckets(data.lengths)
     return {
         "name": path.stem, "path": path, "task": task, "module": module, "data": data, "config": config,
-        "hypotheses": hypotheses, "metrics": metrics,
-        "sentence_scores": task.sentence_score(hypotheses, data.references),
-        "buckets": analysis.bucket_scores(module.score, task.main_metric, hypotheses, data.references, buckets),
+        "hypotheses": decode_shared(task, module, data, config, args.batch_size, device),
         "steps": int(raw.get("global_step", 0)), "epoch": int(raw.get("epoch", 0)),
         "hparams": {k: v for k, v in raw.get("hyper_parameters", {}).items() if not k.startswith("_")},
     }
 
 
+def main_score(system: dict[str, Any]) -> analysis.MainScore:
+    """The corpus main metric of outputs: the task's own scorer of it, else the module's full score."""
+    task, module = system["task"], system["module"]
+    return task.main_score or (lambda hypotheses, references: float(module.score(hypotheses, references)[task.main_metric]))
+
+
+def score(system: dict[str, Any]) -> None:
+    """Adds the system's metrics, sentence scores and main metric per length bucket (the writing process only)."""
+    hypotheses, data, task = system["hypotheses"], system["data"], system["task"]
+    system["metrics"] = system["module"].score(hypotheses, data.references)
+    system["sentence_scores"] = task.sentence_score(hypotheses, data.references)
+    buckets = analysis.length_buckets(data.lengths)
+    system["buckets"] = analysis.bucket_scores(main_score(system), hypotheses, data.references, buckets)
+
+
 def paired_test(baseline: dict[str, Any], other: dict[str, Any], samples: int) -> dict[str, Any]:
     """Is `other` better than `baseline`? The task's own test, else paired bootstrap on its main metric."""
     task, references = baseline["task"], baseline["data"].references
+    if list(baseline["hypotheses"]) == list(other["hypotheses"]):
+        return {"p_value": 1.0, "method": "identical outputs: nothing to test"}
     if task.paired_test is not None:
         return task.paired_test(baseline["hypotheses"], other["hypotheses"], references, samples)
-    return analysis.paired_bootstrap(baseline["module"].score, task.main_metric, task.main_metric_label,
-                                     baseline["hypotheses"], other["hypotheses"], references, samples)
+    return analysis.paired_bootstrap(main_score(baseline), task.main_metric_label, baseline["hypotheses"],
+                                     other["hypotheses"], references, samples)
 
 
 def score_rows(systems: list[dict[str, Any]]) -> list[list[str]]:
@@ -175,8 +187,8 @@ def run(args: argparse.Namespace) -> int:
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     paths = [Path(p) for p in args.ckpt]
-    systems = [evaluate(paths[0], args, device, None)]
-    systems += [evaluate(p, args, device, systems[0]["task"].name) for p in paths[1:]]
+    systems = [decode(paths[0], args, device, None)]
+    systems += [decode(p, args, device, systems[0]["task"].name) for p in paths[1:]]
     if len({s["name"] for s in systems}) < len(systems):
         for index, system in enumerate(systems):
             system["name"] = f"{index + 1}:{system['name']}"
@@ -184,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
         raise CheckpointError("the checkpoints read different data for this split; compare runs of the same data")
     if rank != 0:  # the other processes only decode their share
         return 0
+    for system in systems:
+        score(system)
     significance = {s["name"]: paired_test(systems[0], s, args.bootstrap_samples) for s in systems[1:]}
     blocks = build_blocks(systems, significance, args, device)
     write_outputs(systems, significance, blocks, args.out, args)
