@@ -1,6 +1,7 @@
 """Captioning data: images (or their cached CNN features) with captions -> batches.
 
-Training sees every caption (one example per caption, batches bucketed by caption length);
+Training sees every caption (one example per caption, batches bucketed by caption length), or, for a model that
+needs all references of an image in one example (self-critical training), every image once with all of them;
 validation and test see every image once, scored against all of its references.
 """
 
@@ -31,10 +32,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class CaptionExample:
-    id: int  # training: caption number; evaluation: image number in the split
+    id: int  # training: caption number (image number when per image); evaluation: image number in the split
     row: int  # image number in the split
     tgt: list[int]  # <s> caption ids </s>
-    references: list[str]  # normalised reference captions (evaluation)
+    references: list[str]  # normalised reference captions (evaluation; training per image)
 
 
 class ImageFiles:
@@ -144,6 +145,7 @@ class CaptioningDataModule(SplitDataModule):
         self.cache_features = cache_features
         self.seed = seed
         self.encoder: ImageEncoder | None = None
+        self.train_per_image = False  # one training example per image with all its references (set from the model)
         self.datasets: dict[str, CaptionDataset] = {}
 
     # --- corpus and vocabulary ------------------------------------------------------------
@@ -171,6 +173,9 @@ class CaptioningDataModule(SplitDataModule):
         self.encoder = encoder
 
     def _attach_from_trainer(self) -> None:
+        """The encoder (unless attached by hand) and the kind of training examples come from the trained model."""
+        if self.trainer is not None:
+            self.train_per_image = bool(getattr(self.trainer.lightning_module, "needs_all_references", False))
         if self.encoder is None:
             if self.trainer is None or not isinstance(getattr(self.trainer.lightning_module, "encoder", None), ImageEncoder):
                 raise RuntimeError("CaptioningDataModule needs an image encoder: use it with a CaptioningModule")
@@ -219,7 +224,7 @@ class CaptioningDataModule(SplitDataModule):
         for row, image in enumerate(images):
             if row in bad or not image.captions:
                 continue
-            if split != "train":
+            if split != "train" or self.train_per_image:
                 examples.append(CaptionExample(row, row, [BOS_ID, *text.encode(image.captions[0]), EOS_ID], image.captions))
                 continue
             for caption in image.captions:

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import lightning as L
+import torch
 from torch import Tensor
 
+from captra.captioning.cider import CiderD
 from captra.captioning.encoder import ImageEncoder, ImageEncoderConfig
 from captra.common.decoder import DecoderConfig
 from captra.common.memory import Memory
 from captra.captioning.metrics import captioning_scores
-from captra.common.module import OptimizerConfig, Seq2SeqModule, as_config
+from captra.common.module import Objective, OptimizerConfig, Seq2SeqModule, as_config
+from captra.common.self_critical import SelfCriticalConfig
 from captra.common.decoding import SearchConfig
 from captra.common.vocab import PAD_ID
 
@@ -33,6 +37,11 @@ class CaptioningModule(Seq2SeqModule):
         attention_penalty: lambda of the doubly stochastic attention regularisation (0 turns it off).
         validation_meteor: compute METEOR in validation too (Java, about 7 s per evaluation); `captra test` and
             `captra report` always compute it, and every other metric is always computed.
+        objective: xe: teacher-forced cross-entropy; scst: self-critical sequence training on the task's reward
+            (start it from a cross-entropy run with init_from).
+        self_critical: samples, baseline and temperature of self-critical training (objective scst).
+        init_from: a checkpoint whose weights a new run starts from (same task and vocabularies; the optimizer,
+            schedule and loop start fresh). Ignored when resuming with --ckpt_path.
         text: the caption vocabulary; linked from the data module by `captra fit`.
     """
 
@@ -48,16 +57,20 @@ class CaptioningModule(Seq2SeqModule):
         label_smoothing: float = 0.0,
         attention_penalty: float = 1.0,
         validation_meteor: bool = True,
+        objective: Objective = "xe",
+        self_critical: SelfCriticalConfig = SelfCriticalConfig(),
+        init_from: str | None = None,
         text: dict[str, dict] | None = None,
     ) -> None:
         hparams = dict(encoder=encoder, decoder=decoder, search=search, optimizer=optimizer,
                        label_smoothing=label_smoothing, attention_penalty=attention_penalty,
                        validation_meteor=validation_meteor)
-        super().__init__(decoder, search, optimizer, label_smoothing, text, hparams)
+        super().__init__(decoder, search, optimizer, label_smoothing, text, hparams, objective, self_critical, init_from)
         self.encoder_config = as_config(encoder, ImageEncoderConfig)
         self.attention_penalty = attention_penalty
         self.validation_meteor = validation_meteor
         self.encoder = ImageEncoder(self.encoder_config)
+        self.cider: CiderD | None = None  # the self-critical reward, built from the training references
         self.decoder = self.build_decoder(self.encoder.output_size, self.encoder.output_size)
 
     @classmethod
@@ -81,6 +94,17 @@ class CaptioningModule(Seq2SeqModule):
         trainer = self.attached_trainer()
         validating = trainer is not None and trainer.validating
         return captioning_scores(hypotheses, references, meteor=self.validation_meteor or not validating)
+
+    def prepare_rewards(self, datamodule: L.LightningDataModule) -> None:
+        """CIDEr-D with the document frequencies of the training split's references (never validation or test)."""
+        self.cider = CiderD([image.captions for image in datamodule.read_split("train") if image.captions])
+
+    def rewards(self, outputs: list[list[int]], references: list[list[str]]) -> Tensor:
+        """(N,) CIDEr-D x 100 (the scale of val/cider) of each sampled caption against its image's references."""
+        if self.cider is None:
+            raise RuntimeError("CaptioningModule.rewards needs prepare_rewards(datamodule) first")
+        captions = [self.texts["tgt"].decode(tokens) for tokens in outputs]
+        return torch.tensor(self.cider.scores(captions, references), dtype=torch.float32) * 100.0
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """Fine-tuned CNN blocks learn at their own rate."""

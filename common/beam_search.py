@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from captra.common.memory import Memory
-from captra.common.decoding import Decoder, Hypothesis, SearchConfig, constrain, length_limits
+from captra.common.decoding import Decoder, Hypothesis, SearchConfig, TokenRules, constrain, length_limits
 from captra.common.vocab import BOS_ID, EOS_ID
 
 
@@ -142,7 +142,9 @@ class CompactingMemory:
 
 
 @torch.no_grad()
-def beam_search(decoder: Decoder, memory: Memory, config: SearchConfig, keep_attention: bool = False) -> list[list[Hypothesis]]:
+def beam_search(
+    decoder: Decoder, memory: Memory, config: SearchConfig, keep_attention: bool = False, rules: TokenRules | None = None
+) -> list[list[Hypothesis]]:
     """Up to `n_best` hypotheses per input, best first; scores are GNMT length-normalised log-probabilities.
 
     A sentence finishes once `beam_size` hypotheses have ended with `</s>`, or at its max length.
@@ -157,7 +159,8 @@ def beam_search(decoder: Decoder, memory: Memory, config: SearchConfig, keep_att
 
     for step in range(max(sentence_max) + 1):
         logits, state, weights = decoder.step(beams.tokens, state, active.memory)  # (n*K, V)
-        log_probs = constrain(torch.log_softmax(logits.float(), dim=-1), step, beams.min_len, beams.max_len)
+        log_probs = constrain(torch.log_softmax(logits.float(), dim=-1), step, beams.min_len, beams.max_len,
+                              beams.tokens, rules)
         candidates = Candidates.best(log_probs, beams.scores)
         if keep_attention and weights is not None:
             beams.record_attention(weights)

@@ -31,6 +31,8 @@ class SearchConfig:
         max_length: ... and never more than this.
         min_len_a: at least min_len_a * memory length + min_len_b output tokens before `</s>` ...
         min_len_b: ... (see min_len_a).
+        bad_endings: words a sentence may not end with (`</s>` is forbidden right after them), e.g. the function
+            words that self-critical training leaves at the end of captions ("a dog runs in the").
     """
 
     strategy: Literal["beam", "greedy", "sample"] = "beam"
@@ -43,6 +45,17 @@ class SearchConfig:
     max_length: int = 200
     min_len_a: float = 0.0
     min_len_b: int = 1
+    bad_endings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TokenRules:
+    """Token constraints of a search, as vocabulary ids (a module resolves them from its SearchConfig).
+
+    no_end_after: (M,) ids after which `</s>` may not follow.
+    """
+
+    no_end_after: Tensor | None = None
 
 
 @dataclass
@@ -90,14 +103,20 @@ def length_limits(memory: Memory, config: SearchConfig) -> tuple[Tensor, Tensor]
     return torch.minimum(min_len, max_len), max_len
 
 
-def constrain(log_probs: Tensor, step: int, min_len: Tensor, max_len: Tensor) -> Tensor:
-    """Forbid `<pad>` and `<s>`, forbid `</s>` before min_len tokens, force it once max_len tokens are written.
+def constrain(
+    log_probs: Tensor, step: int, min_len: Tensor, max_len: Tensor, previous: Tensor | None = None,
+    rules: TokenRules | None = None,
+) -> Tensor:
+    """Forbid `<pad>` and `<s>`, forbid `</s>` before min_len tokens or right after a bad ending (`rules`, given the
+    previous tokens), force it once max_len tokens are written.
 
-    log_probs (N, V), changed in place and returned; min_len, max_len (N,).
+    log_probs (N, V), changed in place and returned; min_len, max_len, previous (N,).
     """
     log_probs[:, [PAD_ID, BOS_ID]] = float("-inf")  # never generated
-    too_short = step < min_len  # (N,)
-    log_probs[:, EOS_ID].masked_fill_(too_short, float("-inf"))
+    may_not_end = step < min_len  # (N,)
+    if rules is not None and rules.no_end_after is not None and previous is not None:
+        may_not_end |= torch.isin(previous, rules.no_end_after) & (step < max_len)  # at max_len it must end
+    log_probs[:, EOS_ID].masked_fill_(may_not_end, float("-inf"))
     at_limit = (step >= max_len).nonzero().squeeze(1)  # rows that must end now
     if at_limit.numel():
         eos = log_probs[at_limit, EOS_ID]

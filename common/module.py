@@ -17,16 +17,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from captra.common.checkpoint_file import CheckpointError, read_checkpoint
 from captra.common.decoder import AttentionDecoder, DecoderConfig
 from captra.common.distributed import gather_by_id
 from captra.common.memory import Memory
 from captra.common.rng import capture_rng_state, restore_rng_state
-from captra.common.decoding import Hypothesis, SearchConfig
+from captra.common.decoding import Hypothesis, SearchConfig, TokenRules
 from captra.common.search import search
+from captra.common.self_critical import SelfCriticalConfig, self_critical_step
+from captra.common.task import get_task
 from captra.common.text import TextPipeline
 from captra.common.vocab import PAD_ID
 
 CHECKPOINT_FORMAT = 1
+Objective = Literal["xe", "scst"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,23 @@ def plain(value: Any) -> Any:
     return asdict(value) if is_dataclass(value) else value
 
 
+def load_weights(module: "Seq2SeqModule", path: str) -> None:
+    """Copy a checkpoint's weights into `module` (only the weights: no optimizer, schedule or loop state); the
+    checkpoint must be of the same task, vocabularies and architecture."""
+    checkpoint = read_checkpoint(path)
+    info = checkpoint["captra"]
+    if info.get("task") != module.task:
+        raise CheckpointError(f"{path}: is a {info.get('task')} checkpoint; init_from needs a {module.task} checkpoint")
+    if info.get("text") != module.text_states:
+        raise CheckpointError(f"{path}: its vocabularies differ from this run's data; init_from needs the same vocabularies")
+    try:
+        module.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: its weights do not fit this model's configuration ({first_line})") from error
+    log.info("weights initialised from %s", path)
+
+
 class Seq2SeqModule(L.LightningModule):
     """Encoder -> Memory -> AttentionDecoder -> search -> text, for any task that fills in `encode`."""
 
@@ -78,6 +99,9 @@ class Seq2SeqModule(L.LightningModule):
         label_smoothing: float,
         text: dict[str, dict] | None,
         hparams: dict[str, Any],
+        objective: Objective = "xe",
+        self_critical: SelfCriticalConfig = SelfCriticalConfig(),
+        init_from: str | None = None,
     ) -> None:
         super().__init__()
         if text is None:
@@ -86,6 +110,7 @@ class Seq2SeqModule(L.LightningModule):
                 "builds them) or load a checkpoint"
             )
         class_path = f"{type(self).__module__}.{type(self).__qualname__}"  # lets `captra test --ckpt_path` rebuild it
+        hparams = {**hparams, "objective": objective, "self_critical": self_critical, "init_from": init_from}
         self.save_hyperparameters({"_class_path": class_path, **{name: plain(value) for name, value in hparams.items()}})
         self.text_states = text
         self.texts = {side: TextPipeline.from_state(state) for side, state in text.items()}
@@ -93,6 +118,9 @@ class Seq2SeqModule(L.LightningModule):
         self.search_config = as_config(search, SearchConfig)
         self.optimizer_config = as_config(optimizer, OptimizerConfig)
         self.label_smoothing = label_smoothing
+        self.objective = objective
+        self.self_critical_config = as_config(self_critical, SelfCriticalConfig)
+        self.init_from = init_from
         self._outputs: list[tuple[int, tuple[str, list[str]]]] = []
         self._nll_sum = 0.0
         self._token_count = 0
@@ -137,7 +165,15 @@ class Seq2SeqModule(L.LightningModule):
             return None
 
     # --- training -------------------------------------------------------------------------
+    @property
+    def needs_all_references(self) -> bool:
+        """Whether training batches must hold every reference of each input, once per input (self-critical
+        training scores samples against them) rather than one example per reference."""
+        return self.objective == "scst"
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        if self.objective == "scst":
+            return self._self_critical_training_step(batch)
         logits, attention = self(batch)
         targets = batch["tgt"][:, 1:]  # (B, T)
         nll = self._token_nll(logits, targets, self.label_smoothing)
@@ -153,6 +189,29 @@ class Seq2SeqModule(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=targets.size(0), sync_dist=True)
         self.log("train/tokens", float((targets != PAD_ID).sum()), reduce_fx="sum", batch_size=targets.size(0))
         return loss
+
+    def _self_critical_training_step(self, batch: dict[str, Any]) -> Tensor | None:
+        """REINFORCE on the task's reward with a baseline (common/self_critical.py); logs reward, baseline,
+        advantage, the policy's entropy and the sample length."""
+        step = self_critical_step(self.decoder, self.encode(batch), batch["references"], self.rewards,
+                                  self.self_critical_config, self.search_config, self.token_rules(self.search_config))
+        _, finite = self._global_batch(batch["tgt"], [step.loss])
+        if not finite:
+            return self._on_nonfinite_loss(step.loss)
+        size = len(batch["references"])
+        for name, value in step.statistics().items():
+            self.log(f"train/{name}", value, prog_bar=name == "reward", batch_size=size, sync_dist=True)
+        self.log("train/loss", step.loss, batch_size=size, sync_dist=True)
+        return step.loss
+
+    def rewards(self, outputs: list[list[int]], references: list[list[str]]) -> Tensor:
+        """(N,) reward of each output (token ids) against its input's references: the task's sentence score (0-100);
+        a task overrides it where training needs another (captioning: CIDEr-D with training-split frequencies)."""
+        hypotheses = [self.texts["tgt"].decode(tokens) for tokens in outputs]
+        return torch.tensor(get_task(self.task).sentence_score(hypotheses, references), dtype=torch.float32)
+
+    def prepare_rewards(self, datamodule: L.LightningDataModule) -> None:
+        """Build what `rewards` needs from the training data (e.g. document frequencies); nothing by default."""
 
     def _global_batch(self, targets: Tensor, loss_terms: list[Tensor]) -> tuple[Tensor, bool]:
         """Target tokens of the global batch divided by the world size, and whether every loss term is
@@ -192,7 +251,16 @@ class Seq2SeqModule(L.LightningModule):
     @torch.no_grad()
     def decode(self, batch: dict[str, Any], config: SearchConfig | None = None, keep_attention: bool = False) -> list[list[Hypothesis]]:
         """Search on a batch; one n-best list per example."""
-        return search(self.decoder, self.encode(batch), config or self.search_config, keep_attention)
+        config = config or self.search_config
+        return search(self.decoder, self.encode(batch), config, keep_attention, self.token_rules(config))
+
+    def token_rules(self, config: SearchConfig) -> TokenRules | None:
+        """The search settings that name words (`bad_endings`), as ids of the target vocabulary."""
+        if not config.bad_endings:
+            return None
+        vocab = self.texts["tgt"].vocab
+        ids = sorted({vocab.id(word) for word in config.bad_endings} - {vocab.unk_id})
+        return TokenRules(no_end_after=torch.tensor(ids, dtype=torch.long, device=self.device))
 
     def to_text(self, hypothesis: Hypothesis) -> str:
         return self.texts["tgt"].decode(hypothesis.tokens)
@@ -204,7 +272,8 @@ class Seq2SeqModule(L.LightningModule):
         targets = batch["tgt"][:, 1:]
         self._nll_sum += float(self._token_nll(logits, targets, 0.0))
         self._token_count += int((targets != PAD_ID).sum())
-        best = [self.to_text(nbest[0]) for nbest in search(self.decoder, memory, self.search_config)]
+        rules = self.token_rules(self.search_config)
+        best = [self.to_text(nbest[0]) for nbest in search(self.decoder, memory, self.search_config, rules=rules)]
         for example_id, hypothesis, references in zip(batch["ids"].tolist(), best, batch["references"]):
             self._outputs.append((example_id, (hypothesis, references)))
 
@@ -261,11 +330,23 @@ class Seq2SeqModule(L.LightningModule):
             "lr_scheduler": {"scheduler": scheduler, "monitor": self.monitor, "interval": "epoch", "frequency": every},
         }
 
-    # --- checkpoints ----------------------------------------------------------------------
+    # --- starting points and checkpoints ---------------------------------------------------
+    def setup(self, stage: str) -> None:
+        """`init_from`: a new run starts from that checkpoint's weights (a fresh optimizer and schedule)."""
+        trainer = self.attached_trainer()
+        resuming = trainer is not None and trainer.ckpt_path is not None
+        if stage == "fit" and self.init_from and not resuming:
+            load_weights(self, self.init_from)
+
+    def on_fit_start(self) -> None:
+        if self.objective == "scst":
+            self.prepare_rewards(self.trainer.datamodule)
+
     @classmethod
     def loading_hparams(cls, hparams: dict[str, Any]) -> dict[str, Any]:
-        """Hyper-parameters to rebuild the module before its state dict is loaded into it."""
-        return hparams
+        """Hyper-parameters to rebuild the module before its state dict is loaded into it (its weights come from
+        that state dict, not from `init_from`)."""
+        return {**hparams, "init_from": None}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Vocabularies and tokenizer models travel inside the checkpoint as plain data, with the RNG states

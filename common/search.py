@@ -9,23 +9,26 @@ from __future__ import annotations
 import torch
 
 from captra.common.beam_search import beam_search
-from captra.common.decoding import Decoder, Hypothesis, SearchConfig, constrain, length_limits
+from captra.common.decoding import Decoder, Hypothesis, SearchConfig, TokenRules, constrain, length_limits
 from captra.common.memory import Memory
 from captra.common.vocab import BOS_ID, EOS_ID, PAD_ID
 
 
-def search(decoder: Decoder, memory: Memory, config: SearchConfig, keep_attention: bool = False) -> list[list[Hypothesis]]:
+def search(
+    decoder: Decoder, memory: Memory, config: SearchConfig, keep_attention: bool = False, rules: TokenRules | None = None
+) -> list[list[Hypothesis]]:
     """Decode a batch with the configured strategy; one list of hypotheses (best first) per input."""
     if config.strategy == "beam":
-        return beam_search(decoder, memory, config, keep_attention)
+        return beam_search(decoder, memory, config, keep_attention, rules)
     if config.strategy in ("greedy", "sample"):
-        return greedy_search(decoder, memory, config, sample=config.strategy == "sample", keep_attention=keep_attention)
+        return greedy_search(decoder, memory, config, config.strategy == "sample", keep_attention, rules)
     raise ValueError(f"unknown search strategy {config.strategy!r}; expected beam, greedy or sample")
 
 
 @torch.no_grad()
 def greedy_search(
-    decoder: Decoder, memory: Memory, config: SearchConfig, sample: bool = False, keep_attention: bool = False
+    decoder: Decoder, memory: Memory, config: SearchConfig, sample: bool = False, keep_attention: bool = False,
+    rules: TokenRules | None = None,
 ) -> list[list[Hypothesis]]:
     """Most likely (or, with `sample`, a sampled) next token at every step, whole batch at once."""
     memory = decoder.prepare(memory)
@@ -38,7 +41,7 @@ def greedy_search(
     outputs, attentions = [], []
     for step in range(int(max_len.max()) + 1):
         logits, state, weights = decoder.step(tokens, state, memory)  # (B, V)
-        log_probs = constrain(torch.log_softmax(logits.float(), dim=-1), step, min_len, max_len)
+        log_probs = constrain(torch.log_softmax(logits.float(), dim=-1), step, min_len, max_len, tokens, rules)
         if sample:
             probs = torch.softmax(log_probs / config.temperature, dim=-1)
             tokens = torch.multinomial(probs, 1).squeeze(1)  # (B,)

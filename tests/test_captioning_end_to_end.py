@@ -135,3 +135,19 @@ def test_the_best_checkpoint_is_the_validation_with_the_highest_cider(trained):
     best_epoch, best_cider, _ = max(rows, key=lambda row: row[1])
     (best,) = (version / "checkpoints").glob("best-*.ckpt")
     assert re.fullmatch(rf"best-epoch{best_epoch:02d}-step\d+-cider{best_cider:.2f}\.ckpt", best.name), best.name
+
+
+def test_self_critical_training_sees_each_picture_once_with_all_its_captions(trained):
+    folder, _ = trained
+    start = checkpoint(folder)
+    cli = run_lightning(fit_args(folder / "data", folder / "scst", BASE, "--model.objective", "scst",
+                                 "--model.init_from", str(start), "--model.optimizer.lr", "0.0005",
+                                 "--trainer.max_epochs", "6", "--trainer.check_val_every_n_epoch", "3",
+                                 "--trainer.log_every_n_steps", "1"))
+    examples = cli.datamodule.datasets["train"].examples
+    assert len(examples) == 9 and all(len(example.references) == 2 for example in examples)  # 9 pictures, 2 captions each
+    assert cli.model.cider is not None and cli.model.cider.log_documents == pytest.approx(2.1972245773)  # log 9 pictures
+    with open(folder / "scst" / "version_0" / "metrics.csv") as handle:
+        rewards = [float(r["train/reward"]) for r in csv.DictReader(handle) if r.get("train/reward")]
+    assert len(rewards) == 12 and min(rewards) > 50.0  # samples of a trained captioner earn CIDEr-D x100 rewards
+    assert cli.trainer.callback_metrics["val/bleu"] > 85.0  # the trained captioner survives the policy gradient

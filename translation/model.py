@@ -7,7 +7,8 @@ from typing import Any
 from captra.common.decoder import DecoderConfig
 from captra.common.memory import Memory
 from captra.translation.metrics import translation_scores
-from captra.common.module import OptimizerConfig, Seq2SeqModule, as_config
+from captra.common.module import Objective, OptimizerConfig, Seq2SeqModule, as_config
+from captra.common.self_critical import SelfCriticalConfig
 from captra.common.decoding import SearchConfig
 from captra.translation.encoder import EncoderConfig, RecurrentEncoder
 
@@ -21,6 +22,11 @@ class TranslationModule(Seq2SeqModule):
         search: decoding used for validation, test, predict and `captra translate`.
         optimizer: Adam and its learning-rate schedule.
         label_smoothing: of the training cross-entropy (0 turns it off).
+        objective: xe: teacher-forced cross-entropy; scst: self-critical sequence training on the task's reward
+            (start it from a cross-entropy run with init_from).
+        self_critical: samples, baseline and temperature of self-critical training (objective scst).
+        init_from: a checkpoint whose weights a new run starts from (same task and vocabularies; the optimizer,
+            schedule and loop start fresh). Ignored when resuming with --ckpt_path.
         text: source/target vocabularies and tokenizers; linked from the data module by `captra fit`.
     """
 
@@ -33,10 +39,13 @@ class TranslationModule(Seq2SeqModule):
         search: SearchConfig = SearchConfig(),
         optimizer: OptimizerConfig = OptimizerConfig(),
         label_smoothing: float = 0.1,
+        objective: Objective = "xe",
+        self_critical: SelfCriticalConfig = SelfCriticalConfig(),
+        init_from: str | None = None,
         text: dict[str, dict] | None = None,
     ) -> None:
         hparams = dict(encoder=encoder, decoder=decoder, search=search, optimizer=optimizer, label_smoothing=label_smoothing)
-        super().__init__(decoder, search, optimizer, label_smoothing, text, hparams)
+        super().__init__(decoder, search, optimizer, label_smoothing, text, hparams, objective, self_critical, init_from)
         self.encoder_config = as_config(encoder, EncoderConfig)
         self.encoder = RecurrentEncoder(self.encoder_config, len(self.texts["src"].vocab))
         self.decoder = self.build_decoder(self.encoder.output_size, self.encoder.output_size)
