@@ -19,7 +19,7 @@ from captra.captioning.attention_map import map_path, save_attention_map
 from captra.captioning.images import image_transform, load_image
 from captra.captioning.model import CaptioningModule
 from captra.common.checkpoint import load_module
-from captra.common.inference import decoding_config, resolve_device
+from captra.common.inference import add_device_arguments, decoding_config, place, resolve_device
 from captra.common.decoding import Hypothesis, SearchConfig
 from captra.common.textfile import DataError
 
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attention-map", type=Path, default=None, metavar="OUT",
                         help="save the attention of every word over the image: OUT.png for one image, "
                              "else the folder OUT with one <image name>.png per image")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    add_device_arguments(parser)
 
 
 def caption_batches(
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if args.attention_map is not None and module.decoder.attention is None:
         raise ValueError(f"{args.ckpt}: this model has no attention (Show and Tell), so --attention-map has nothing to draw")
     device = resolve_device(args.device)
-    module.to(device)
+    module = place(module, device, args.int8)
     config = decoding_config(module.search_config, args.beam)
     transform = image_transform(module.encoder.spec)
 

@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import nltk
 from nltk.translate.bleu_score import corpus_bleu
 
+from captra.captioning.bad_endings import bad_ending_rate
 from captra.captioning.coco_metrics import coco_scores
 
 PROTOCOL = (
@@ -16,7 +17,8 @@ PROTOCOL = (
     "PTB-tokenized, then BLEU-1..4 (bleu*_coco), METEOR 1.5, ROUGE-L and CIDEr-D (cider; selects checkpoints); "
     "SPICE only where its Stanford CoreNLP jars are present. Beside them, for the SAT-era Flickr8k tables, nltk "
     "corpus_bleu (bleu1..bleu4: uniform n-gram weights, no smoothing) of lowercased, punctuation-free word tokens "
-    "against all reference captions of each image."
+    "against all reference captions of each image. bad_endings: % of captions whose last word is a function word "
+    "(a, the, of, in, ...; self-critical.pytorch's list), a known failure of CIDEr-optimised captioners."
 )
 
 
@@ -34,9 +36,11 @@ def nltk_bleu(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) ->
 
 def captioning_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]],
                       meteor: bool = True) -> dict[str, float | str]:
-    """nltk BLEU-1..4 and the COCO caption metrics, with both signatures and notes on what was not computed."""
+    """nltk BLEU-1..4, the COCO caption metrics and the share of bad endings, with both signatures and notes on
+    what was not computed."""
     coco = coco_scores(hypotheses, references, meteor=meteor)
-    result = {**nltk_bleu(hypotheses, references), **coco.scores, "signature_coco": coco.signature}
+    result = {**nltk_bleu(hypotheses, references), **coco.scores, "bad_endings": bad_ending_rate(hypotheses),
+              "signature_coco": coco.signature}
     if coco.notes:
         result["notes"] = "; ".join(coco.notes)
     return result

@@ -62,6 +62,10 @@ class AdditiveAttention(Attention):
         self.query_layer = nn.Linear(query_size, attention_size, bias=True)
         self.energy_layer = nn.Linear(attention_size, 1, bias=False)
 
+    def float_layers(self) -> list[nn.Module]:
+        """Layers that stay in float under int8 quantisation: v is read as a vector by the CPU scorer."""
+        return [self.energy_layer]
+
     def project_keys(self, states: Tensor) -> Tensor:
         return self.key_layer(states).mul_(2.0)  # (B, S, A): 2 W_k s
 

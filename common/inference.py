@@ -1,12 +1,16 @@
-"""What the inference commands (`captra translate`, `captra caption`) share: device and decoding settings."""
+"""What the inference commands (`captra translate`, `captra caption`, `captra report`) share: device, int8 and
+decoding settings."""
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import replace
 
 import torch
+from torch import nn
 
 from captra.common.decoding import SearchConfig
+from captra.common.int8 import check_int8_device, quantize_int8
 
 
 def resolve_device(name: str) -> torch.device:
@@ -25,3 +29,18 @@ def decoding_config(
     beam = max(beam if beam is not None else trained.beam_size, n_best)
     config = replace(trained, strategy="beam" if beam > 1 else "greedy", beam_size=beam, n_best=n_best)
     return config if length_penalty is None else replace(config, length_penalty=length_penalty)
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """--device and --int8."""
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    parser.add_argument("--int8", action="store_true",
+                        help="CPU only: decode with int8 weights in the linear and recurrent layers (dynamic quantisation)")
+
+
+def place(module: nn.Module, device: torch.device, int8: bool) -> nn.Module:
+    """The module on `device`, or its int8-quantised copy (CPU only) with `int8`."""
+    if int8:
+        check_int8_device(device)
+        return quantize_int8(module)
+    return module.to(device)

@@ -259,7 +259,7 @@ class Seq2SeqModule(L.LightningModule):
         if not config.bad_endings:
             return None
         vocab = self.texts["tgt"].vocab
-        ids = sorted({vocab.id(word) for word in config.bad_endings} - {vocab.unk_id})
+        ids = sorted({vocab.stoi[word] for word in config.bad_endings if word in vocab.stoi})
         return TokenRules(no_end_after=torch.tensor(ids, dtype=torch.long, device=self.device))
 
     def to_text(self, hypothesis: Hypothesis) -> str:
@@ -335,8 +335,13 @@ class Seq2SeqModule(L.LightningModule):
         """`init_from`: a new run starts from that checkpoint's weights (a fresh optimizer and schedule)."""
         trainer = self.attached_trainer()
         resuming = trainer is not None and trainer.ckpt_path is not None
-        if stage == "fit" and self.init_from and not resuming:
+        if stage != "fit" or resuming:
+            return
+        if self.init_from:
             load_weights(self, self.init_from)
+        elif self.objective == "scst":
+            log.warning("self-critical training from untrained weights: start it from a cross-entropy run's checkpoint "
+                        "with --model.init_from CKPT")
 
     def on_fit_start(self) -> None:
         if self.objective == "scst":

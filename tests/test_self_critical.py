@@ -224,3 +224,26 @@ def test_init_from_a_checkpoint_with_other_vocabularies_is_refused_by_name(cross
     run = fit(tmp_path / "other", tmp_path / "run", *SCST, "--model.init_from", str(start))
     assert run.returncode != 0
     assert f"{start}: its vocabularies differ from this run's data" in run.stderr
+
+
+def test_bad_endings_are_counted_and_reported_with_the_caption_scores():
+    from captra.captioning.bad_endings import bad_ending_rate
+    from captra.captioning.metrics import captioning_scores
+
+    captions = ["a dog runs in the", "a dog runs", "two men sit on a", ""]
+    assert bad_ending_rate(captions) == pytest.approx(100 * 2 / 3)  # the empty caption has no ending
+    assert bad_ending_rate(captions, words=["runs"]) == pytest.approx(100 / 3)
+    scores = captioning_scores(captions[:3], [["a dog runs"], ["a dog runs"], ["two men sit"]], meteor=False)
+    assert scores["bad_endings"] == pytest.approx(100 * 2 / 3)
+
+
+def test_the_captioning_module_resolves_bad_endings_to_vocabulary_ids(tmp_path):
+    from captra.captioning.model import CaptioningModule
+
+    write_split_captions(tmp_path)
+    data = CaptioningDataModule(data_dir=str(tmp_path), min_freq=1)
+    module = CaptioningModule(encoder={"backbone": "timm:test_efficientnet", "weights": "random"}, text=data.text)
+    vocab = data.pipelines["tgt"].vocab
+    rules = module.token_rules(SearchConfig(bad_endings=("a", "the", "zebra")))  # zebra: not in the vocabulary
+    assert sorted(rules.no_end_after.tolist()) == sorted([vocab.stoi["a"], vocab.stoi["the"]])
+    assert module.token_rules(SearchConfig()) is None

@@ -10,7 +10,7 @@ import torch
 from tqdm import tqdm
 
 from captra.common.checkpoint import load_module
-from captra.common.inference import decoding_config, resolve_device
+from captra.common.inference import add_device_arguments, decoding_config, place, resolve_device
 from captra.common.textfile import DataError, read_lines
 from captra.common.decoding import SearchConfig
 from captra.common.batching import pad
@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-best", type=int, default=1, help="print this many translations per input line, best first")
     parser.add_argument("--batch-size", type=int, default=64, help="sentences decoded together")
     parser.add_argument("--length-penalty", type=float, default=None, help="GNMT alpha (default: the checkpoint's)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    add_device_arguments(parser)
 
 
 def read_input(source: str) -> list[str]:
@@ -66,9 +66,8 @@ def translate_ids(
 def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
-    module = load_module(args.ckpt, task="translation")
     device = resolve_device(args.device)
-    module.to(device)
+    module = place(load_module(args.ckpt, task="translation"), device, args.int8)
     config = decoding_config(module.search_config, args.beam, args.n_best, args.length_penalty)
 
     lines = read_input(args.input)

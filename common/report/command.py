@@ -23,7 +23,7 @@ import yaml
 
 from captra.common.checkpoint import CheckpointError, checkpoint_task, module_from_checkpoint, read_checkpoint
 from captra.common.distributed import gather_by_id, join_process_group
-from captra.common.inference import decoding_config, resolve_device
+from captra.common.inference import add_device_arguments, decoding_config, place, resolve_device
 from captra.common.provenance import describe_machine, git_commit
 from captra.common.report import analysis, plots
 from captra.common.report.render import Block, write_report
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="inputs decoded together")
     parser.add_argument("--data-dir", default=None, help="data folder (default: from the run's config.yaml)")
     parser.add_argument("--bootstrap-samples", type=int, default=1000, help="paired bootstrap resamples")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda if available)")
+    add_device_arguments(parser)
 
 
 def decode_shared(task: Task, module, data: SplitData, config, batch_size: int, device: torch.device) -> list[str]:
@@ -58,7 +58,7 @@ def decode(path: Path, args: argparse.Namespace, device: torch.device, task_name
     """Decode the split with one checkpoint (every process its share): its hypotheses and metadata."""
     raw = read_checkpoint(path)
     task = checkpoint_task(path, raw)
-    module = module_from_checkpoint(path, raw, task=task_name).to(device)
+    module = place(module_from_checkpoint(path, raw, task=task_name), device, args.int8)
     data = load_split(task, path, args.split, args.data_dir)
     config = decoding_config(module.search_config, args.beam)
     print(f"captra report: decoding {len(data.inputs)} {data.name} examples with {path}", file=sys.stderr)
@@ -137,7 +137,7 @@ def build_blocks(systems: list[dict[str, Any]], significance: dict[str, dict], a
                                  f"{s['config'].length_penalty}" for s in systems]]]
     blocks += [Block("table", rows=meta_rows),
                Block("p", f"captra commit {git_commit()}; {datetime.datetime.now().isoformat(timespec='seconds')}; "
-                          f"machine {describe_machine()}; device {device}."),
+                          f"machine {describe_machine()}; device {device}{', int8 weights (--int8)' if args.int8 else ''}."),
                Block("h3", f"Configuration of {first['name']}"),
                Block("pre", yaml.safe_dump(first["hparams"], sort_keys=False))]
 
