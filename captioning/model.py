@@ -52,7 +52,7 @@ class CaptioningModule(Seq2SeqModule):
         self,
         encoder: ImageEncoderConfig = ImageEncoderConfig(),
         decoder: DecoderConfig = DecoderConfig(context_gate=True),
-        search: SearchConfig = SearchConfig(beam_size=3, max_len_a=0.0, max_len_b=40),
+        search: SearchConfig = SearchConfig(beam_size=3, max_len_a=0.0, max_len_b=40, allow_unk=False),
         optimizer: OptimizerConfig = OptimizerConfig(),
         label_smoothing: float = 0.0,
         attention_penalty: float = 1.0,

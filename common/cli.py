@@ -4,7 +4,8 @@
     captra translate --ckpt run.ckpt [--input FILE] [--beam 5]
     captra caption IMAGE [IMAGE ...] --ckpt run.ckpt [--beam 3] [--attention-map OUT.png]
     captra report --ckpt run.ckpt [--ckpt other.ckpt] --split test --out reports/NAME
-The inference commands come from the registered tasks (captra.common.task) and the report.
+    captra average last.ckpt best-a.ckpt best-b.ckpt --out averaged.ckpt
+The inference commands come from the registered tasks (captra.common.task); report and average are the core's.
 Also runnable as `python -m captra ...`.
 """
 
@@ -23,6 +24,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
 import captra
+from captra.common import average as average_command
 from captra.common.checkpoint import CheckpointError, checkpoint_task, read_checkpoint
 from captra.common.checkpoint_io import AtomicCheckpointIO
 from captra.common.csv_log import ContinuingCSVLogger
@@ -39,12 +41,13 @@ TRAINER_COMMANDS = {
     "predict": "decode the configured test split with a checkpoint (--ckpt_path)",
 }
 REPORT = InferenceCommand("report", report_command.HELP, report_command.add_arguments, report_command.run)
+AVERAGE = InferenceCommand("average", average_command.HELP, average_command.add_arguments, average_command.run)
 
 
 def inference_commands() -> dict[str, InferenceCommand]:
-    """Every registered task's command (translate, caption, ...) and report."""
+    """Every registered task's command (translate, caption, ...), report and average."""
     commands = {task.command.name: task.command for task in tasks().values()}
-    return {**dict(sorted(commands.items())), REPORT.name: REPORT}
+    return {**dict(sorted(commands.items())), REPORT.name: REPORT, AVERAGE.name: AVERAGE}
 
 
 def top_level_help(commands: dict[str, InferenceCommand]) -> str:
@@ -52,7 +55,7 @@ def top_level_help(commands: dict[str, InferenceCommand]) -> str:
              "Attention LSTM encoder-decoders: train, serve and evaluate them.", "",
              "training and scoring (LightningCLI, configs with -c):"]
     lines += [f"  {name:<10} {text}" for name, text in TRAINER_COMMANDS.items()]
-    lines += ["", "inference and evaluation:"]
+    lines += ["", "inference, evaluation and checkpoints:"]
     lines += [f"  {name:<10} {command.help}" for name, command in commands.items()]
     lines += ["", f"captra {captra.__version__}; tasks: {', '.join(sorted(tasks()))}"]
     return "\n".join(lines)

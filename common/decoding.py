@@ -33,6 +33,7 @@ class SearchConfig:
         min_len_b: ... (see min_len_a).
         bad_endings: words a sentence may not end with (`</s>` is forbidden right after them), e.g. the function
             words that self-critical training leaves at the end of captions ("a dog runs in the").
+        allow_unk: whether `<unk>` may be generated (false for captions, where an `<unk>` word is never right).
     """
 
     strategy: Literal["beam", "greedy", "sample"] = "beam"
@@ -46,6 +47,7 @@ class SearchConfig:
     min_len_a: float = 0.0
     min_len_b: int = 1
     bad_endings: tuple[str, ...] = ()
+    allow_unk: bool = True
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,11 @@ class TokenRules:
     """Token constraints of a search, as vocabulary ids (a module resolves them from its SearchConfig).
 
     no_end_after: (M,) ids after which `</s>` may not follow.
+    never: (N,) ids never generated (e.g. `<unk>`).
     """
 
     no_end_after: Tensor | None = None
+    never: Tensor | None = None
 
 
 @dataclass
@@ -107,12 +111,14 @@ def constrain(
     log_probs: Tensor, step: int, min_len: Tensor, max_len: Tensor, previous: Tensor | None = None,
     rules: TokenRules | None = None,
 ) -> Tensor:
-    """Forbid `<pad>` and `<s>`, forbid `</s>` before min_len tokens or right after a bad ending (`rules`, given the
-    previous tokens), force it once max_len tokens are written.
+    """Forbid `<pad>`, `<s>` and the `rules`' never-generated tokens, forbid `</s>` before min_len tokens or right
+    after a bad ending (`rules`, given the previous tokens), force it once max_len tokens are written.
 
     log_probs (N, V), changed in place and returned; min_len, max_len, previous (N,).
     """
     log_probs[:, [PAD_ID, BOS_ID]] = float("-inf")  # never generated
+    if rules is not None and rules.never is not None:
+        log_probs[:, rules.never] = float("-inf")
     may_not_end = step < min_len  # (N,)
     if rules is not None and rules.no_end_after is not None and previous is not None:
         may_not_end |= torch.isin(previous, rules.no_end_after) & (step < max_len)  # at max_len it must end

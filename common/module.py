@@ -27,7 +27,7 @@ from captra.common.search import search
 from captra.common.self_critical import SelfCriticalConfig, self_critical_step
 from captra.common.task import get_task
 from captra.common.text import TextPipeline
-from captra.common.vocab import PAD_ID
+from captra.common.vocab import PAD_ID, UNK_ID
 
 CHECKPOINT_FORMAT = 1
 Objective = Literal["xe", "scst"]
@@ -255,12 +255,16 @@ class Seq2SeqModule(L.LightningModule):
         return search(self.decoder, self.encode(batch), config, keep_attention, self.token_rules(config))
 
     def token_rules(self, config: SearchConfig) -> TokenRules | None:
-        """The search settings that name words (`bad_endings`), as ids of the target vocabulary."""
-        if not config.bad_endings:
+        """The search settings about particular tokens (`bad_endings`, `allow_unk`) as ids of the target vocabulary."""
+        if not config.bad_endings and config.allow_unk:
             return None
         vocab = self.texts["tgt"].vocab
-        ids = sorted({vocab.stoi[word] for word in config.bad_endings if word in vocab.stoi})
-        return TokenRules(no_end_after=torch.tensor(ids, dtype=torch.long, device=self.device))
+        endings = sorted({vocab.stoi[word] for word in config.bad_endings if word in vocab.stoi})
+        device = self.device
+        return TokenRules(
+            no_end_after=torch.tensor(endings, dtype=torch.long, device=device) if endings else None,
+            never=None if config.allow_unk else torch.tensor([UNK_ID], device=device),
+        )
 
     def to_text(self, hypothesis: Hypothesis) -> str:
         return self.texts["tgt"].decode(hypothesis.tokens)

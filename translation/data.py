@@ -134,8 +134,10 @@ class TranslationDataModule(SplitDataModule):
 
     @property
     def text(self) -> dict[str, dict]:
-        """Plain-data vocabularies for the model (linked by `captra fit`)."""
-        return {side: pipeline.to_state() for side, pipeline in self.pipelines.items()}
+        """Plain-data vocabularies for the model (linked by `captra fit`), each with its language (which
+        language-specific scoring, e.g. Moses-tokenized BLEU, needs)."""
+        languages = {"src": self.src_lang, "tgt": self.tgt_lang}
+        return {side: {**pipeline.to_state(), "language": languages[side]} for side, pipeline in self.pipelines.items()}
 
     # --- datasets -------------------------------------------------------------------------
     def build_dataset(self, split: str, train: bool) -> ParallelDataset:

@@ -54,4 +54,4 @@ class TranslationModule(Seq2SeqModule):
         return self.encoder(batch["src"], batch["src_lengths"])
 
     def score(self, hypotheses: list[str], references: list[list[str]]) -> dict[str, float | str]:
-        return translation_scores(hypotheses, references)
+        return translation_scores(hypotheses, references, self.text_states["tgt"].get("language"))

@@ -18,7 +18,7 @@ TASK = Task(
     protocol=PROTOCOL,
     main_metric="bleu",
     main_metric_label="BLEU (cased)",
-    score_names=("bleu", "bleu_lc", "chrf"),
+    score_names=("bleu", "bleu_lc", "bleu_tok_lc", "chrf", "ter"),
     sentence_score=sentence_bleu,
     paired_test=paired_bootstrap,
 )

@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", default="-", help="text file, one sentence per line (default: stdin)")
     parser.add_argument("--beam", type=int, default=None, help="beam size (default: the checkpoint's); 1 = greedy")
     parser.add_argument("--n-best", type=int, default=1, help="print this many translations per input line, best first")
+    parser.add_argument("--scores", action="store_true",
+                        help="prefix each translation with its score (length-normalised log-probability) and a tab")
     parser.add_argument("--batch-size", type=int, default=64, help="sentences decoded together")
     parser.add_argument("--length-penalty", type=float, default=None, help="GNMT alpha (default: the checkpoint's)")
     add_device_arguments(parser)
@@ -40,14 +42,15 @@ def read_input(source: str) -> list[str]:
     return read_lines(Path(source))
 
 
-def translate_ids(
+def translate_scored(
     module: TranslationModule, encoded: list[list[int]], config: SearchConfig, batch_size: int, device: torch.device
-) -> list[list[str]]:
-    """Source id lists -> `config.n_best` detokenized outputs each, decoded in length-sorted batches.
+) -> list[list[tuple[str, float]]]:
+    """Source id lists -> `config.n_best` (detokenized output, score) pairs each, decoded in length-sorted batches.
 
-    Empty sources give empty outputs, so outputs line up with inputs.
+    Scores are the search's (length-normalised log-probabilities). Empty sources give empty outputs scored 0, so
+    outputs line up with inputs.
     """
-    outputs: list[list[str]] = [[""] * config.n_best for _ in encoded]
+    outputs: list[list[tuple[str, float]]] = [[("", 0.0)] * config.n_best for _ in encoded]
     order = sorted((i for i, ids in enumerate(encoded) if ids), key=lambda i: len(encoded[i]))
     with tqdm(total=len(order), desc="translating", unit="sent", file=sys.stderr, disable=None) as progress:
         for start in range(0, len(order), batch_size):
@@ -57,10 +60,17 @@ def translate_ids(
                 "src_lengths": torch.tensor([len(encoded[i]) for i in rows], device=device),
             }
             for row, nbest in zip(rows, module.decode(batch, config)):
-                texts = [module.to_text(h) for h in nbest]
-                outputs[row] = texts + [""] * (config.n_best - len(texts))
+                scored = [(module.to_text(h), h.score) for h in nbest]
+                outputs[row] = scored + [("", 0.0)] * (config.n_best - len(scored))
             progress.update(len(rows))
     return outputs
+
+
+def translate_ids(
+    module: TranslationModule, encoded: list[list[int]], config: SearchConfig, batch_size: int, device: torch.device
+) -> list[list[str]]:
+    """`translate_scored` without the scores."""
+    return [[text for text, _ in nbest] for nbest in translate_scored(module, encoded, config, batch_size, device)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,7 +87,10 @@ def run(args: argparse.Namespace) -> int:
         if len(ids) > MAX_SOURCE_TOKENS:
             print(f"line {number}: {len(ids)} tokens, truncated to {MAX_SOURCE_TOKENS}", file=sys.stderr)
             encoded[number - 1] = ids[:MAX_SOURCE_TOKENS]
-    outputs = translate_ids(module, encoded, config, args.batch_size, device)
-    sys.stdout.write("".join(text + "\n" for nbest in outputs for text in nbest))
+    outputs = translate_scored(module, encoded, config, args.batch_size, device)
+    if args.scores:
+        sys.stdout.write("".join(f"{score:.4f}\t{text}\n" for nbest in outputs for text, score in nbest))
+    else:
+        sys.stdout.write("".join(text + "\n" for nbest in outputs for text, _ in nbest))
     sys.stdout.flush()
     return 0
