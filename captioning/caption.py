@@ -18,7 +18,7 @@ from tqdm import tqdm
 from captra.captioning.attention_map import map_path, save_attention_map
 from captra.captioning.images import image_transform, load_image
 from captra.captioning.model import CaptioningModule
-from captra.common.checkpoint import load_module
+from captra.common.ensemble import load_ensemble
 from captra.common.inference import add_device_arguments, decoding_config, place, resolve_device
 from captra.common.decoding import Hypothesis, SearchConfig
 from captra.common.textfile import DataError
@@ -26,7 +26,9 @@ from captra.common.textfile import DataError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files (JPEG, PNG, ...)")
-    parser.add_argument("--ckpt", required=True, help="a captioning checkpoint (.ckpt)")
+    parser.add_argument("--ckpt", required=True, action="append",
+                        help="a captioning checkpoint (.ckpt); repeat it to caption with an ensemble of several "
+                             "(their log-probabilities averaged at every step; images prepared for the first)")
     parser.add_argument("--beam", type=int, default=None, help="beam size (default: the checkpoint's); 1 = greedy")
     parser.add_argument("--batch-size", type=int, default=32, help="images decoded together")
     parser.add_argument("--attention-map", type=Path, default=None, metavar="OUT",
@@ -53,9 +55,9 @@ def caption_batches(
 def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
-    module: CaptioningModule = load_module(args.ckpt, task="captioning")  # type: ignore[assignment]
+    module = load_ensemble(args.ckpt, task="captioning")
     if args.attention_map is not None and module.decoder.attention is None:
-        raise ValueError(f"{args.ckpt}: this model has no attention (Show and Tell), so --attention-map has nothing to draw")
+        raise ValueError(f"{args.ckpt[0]}: this model has no attention (Show and Tell), so --attention-map has nothing to draw")
     device = resolve_device(args.device)
     module = place(module, device, args.int8)
     config = decoding_config(module.search_config, args.beam)

@@ -6,13 +6,21 @@ import shutil
 import subprocess
 import sys
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+import torch
 from nltk.translate.bleu_score import corpus_bleu
 from PIL import Image
 
 from captra.captioning.coco_metrics import coco_scores
+from captra.common.checkpoint import load_module
 from captra.common.cli import main, run_lightning
+from captra.common.ensemble import Ensemble
+from captra.common.report.split import load_split
+from captra.common.task import get_task
+from captra.translation.evaluation import decode as translation_decode
 from tests.helpers import write_reverse_corpus, write_shapes_dataset
 from tests.test_captioning_end_to_end import fit_args as caption_fit_args
 from tests.test_translation_end_to_end import fit_args as translation_fit_args
@@ -172,3 +180,20 @@ def test_the_generic_bootstrap_resamples_the_main_metric():
     right, half = [str(i) for i in range(40)], [str(i) if i % 2 else "x" for i in range(40)]
     assert paired_bootstrap(accuracy, "accuracy", half, right, references, samples=200)["p_value"] < 0.01
     assert paired_bootstrap(accuracy, "accuracy", right, half, references, samples=200)["p_value"] > 0.99
+
+
+def test_a_plus_joined_system_is_the_ensemble_of_its_checkpoints(translation_checkpoints, tmp_path, capsys):
+    folder, best, last = translation_checkpoints
+    out = tmp_path / "ensemble"
+    code, err = report(capsys, "--ckpt", str(best), "--ckpt", f"{best}+{last}", "--split", "test", "--beam", "2",
+                       "--out", str(out), "--bootstrap-samples", "20")
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    names = [system["name"] for system in metrics["checkpoints"]]
+    assert names == [best.stem, f"{best.stem}+last"]
+    ensemble = Ensemble([load_module(best), load_module(last)], ["best", "last"]).eval()
+    data = load_split(get_task("translation"), best, "test", None)
+    config = replace(ensemble.search_config, beam_size=2)
+    expected = translation_decode(ensemble, data, config, 64, torch.device("cpu"))
+    written = (out / f"hypotheses.{best.stem}+last.txt").read_text().splitlines()
+    assert written == expected  # the report's second system is the two checkpoints' ensemble

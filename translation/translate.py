@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from captra.common.checkpoint import load_module
+from captra.common.ensemble import load_ensemble
 from captra.common.inference import add_device_arguments, decoding_config, place, resolve_device
 from captra.common.textfile import DataError, read_lines
 from captra.common.decoding import SearchConfig
@@ -20,7 +20,9 @@ MAX_SOURCE_TOKENS = 250  # longer inputs are truncated (with a warning) to bound
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ckpt", required=True, help="a translation checkpoint (.ckpt)")
+    parser.add_argument("--ckpt", required=True, action="append",
+                        help="a translation checkpoint (.ckpt); repeat it to translate with an ensemble of several "
+                             "(their log-probabilities averaged at every step)")
     parser.add_argument("--input", default="-", help="text file, one sentence per line (default: stdin)")
     parser.add_argument("--beam", type=int, default=None, help="beam size (default: the checkpoint's); 1 = greedy")
     parser.add_argument("--n-best", type=int, default=1, help="print this many translations per input line, best first")
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
     device = resolve_device(args.device)
-    module = place(load_module(args.ckpt, task="translation"), device, args.int8)
+    module = place(load_ensemble(args.ckpt, task="translation"), device, args.int8)
     config = decoding_config(module.search_config, args.beam, args.n_best, args.length_penalty)
 
     lines = read_input(args.input)

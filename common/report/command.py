@@ -22,6 +22,7 @@ import torch
 import yaml
 
 from captra.common.checkpoint import CheckpointError, checkpoint_task, module_from_checkpoint, read_checkpoint
+from captra.common.ensemble import Ensemble
 from captra.common.distributed import gather_by_id, join_process_group
 from captra.common.inference import add_device_arguments, decoding_config, place, resolve_device
 from captra.common.provenance import describe_machine, git_commit
@@ -34,7 +35,8 @@ HELP = "decode a split with one or more checkpoints and write an evaluation repo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ckpt", action="append", required=True, help="a checkpoint; repeat to compare several")
+    parser.add_argument("--ckpt", action="append", required=True,
+                        help="a checkpoint; repeat to compare several; A.ckpt+B.ckpt is the ensemble of A and B as one system")
     parser.add_argument("--split", default="test",
                         help="split to decode: test or val (the run's configured ones) or any split name (default: test)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the report files")
@@ -54,16 +56,23 @@ def decode_shared(task: Task, module, data: SplitData, config, batch_size: int, 
     return gather_by_id(list(zip(rows, task.report.decode(module, shard, config, batch_size, device))))
 
 
-def decode(path: Path, args: argparse.Namespace, device: torch.device, task_name: str | None) -> dict[str, Any]:
-    """Decode the split with one checkpoint (every process its share): its hypotheses and metadata."""
+def decode(system: str, args: argparse.Namespace, device: torch.device, task_name: str | None) -> dict[str, Any]:
+    """Decode the split with one system (every process its share): its hypotheses and metadata. A system is a
+    checkpoint, or an ensemble of checkpoints joined by '+' (metadata and data settings from the first)."""
+    paths = [Path(part) for part in system.split("+")]
+    path = paths[0]
     raw = read_checkpoint(path)
     task = checkpoint_task(path, raw)
-    module = place(module_from_checkpoint(path, raw, task=task_name), device, args.int8)
+    members = [module_from_checkpoint(path, raw, task=task_name)]
+    members += [module_from_checkpoint(other, read_checkpoint(other), task=task.name) for other in paths[1:]]
+    model = members[0] if len(members) == 1 else Ensemble(members, [str(p) for p in paths]).eval()
+    module = place(model, device, args.int8)
     data = load_split(task, path, args.split, args.data_dir)
     config = decoding_config(module.search_config, args.beam)
-    print(f"captra report: decoding {len(data.inputs)} {data.name} examples with {path}", file=sys.stderr)
+    print(f"captra report: decoding {len(data.inputs)} {data.name} examples with {system}", file=sys.stderr)
     return {
-        "name": path.stem, "path": path, "task": task, "module": module, "data": data, "config": config,
+        "name": "+".join(p.stem for p in paths), "path": system, "task": task, "module": module, "data": data,
+        "config": config,
         "hypotheses": decode_shared(task, module, data, config, args.batch_size, device),
         "steps": int(raw.get("global_step", 0)), "epoch": int(raw.get("epoch", 0)),
         "hparams": {k: v for k, v in raw.get("hyper_parameters", {}).items() if not k.startswith("_")},
@@ -186,9 +195,8 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    paths = [Path(p) for p in args.ckpt]
-    systems = [decode(paths[0], args, device, None)]
-    systems += [decode(p, args, device, systems[0]["task"].name) for p in paths[1:]]
+    systems = [decode(args.ckpt[0], args, device, None)]
+    systems += [decode(system, args, device, systems[0]["task"].name) for system in args.ckpt[1:]]
     if len({s["name"] for s in systems}) < len(systems):
         for index, system in enumerate(systems):
             system["name"] = f"{index + 1}:{system['name']}"
