@@ -83,11 +83,16 @@ def write_raw_data(data_dir: Path, peer_dir: Path) -> Path:
     return target
 
 
+def logging_interval(steps: int) -> int:
+    """About a quarter of the updates, dividing them (JoeyNMT requires validation_freq % logging_freq == 0)."""
+    return next(size for size in range(max(1, steps // 4), 0, -1) if steps % size == 0)
+
+
 def joey_config(peer_dir: Path, steps: int, model_dir: Path) -> Path:
     """The shared JoeyNMT config with this run's folders and update count; validated once, after the last update."""
     config = yaml.safe_load(JOEY_CONFIG.read_text().replace("$PEER_DIR", str(peer_dir)))
     training = config["training"]
-    training.update(epochs=1000, updates=steps, validation_freq=steps, logging_freq=max(1, steps // 4), overwrite=True)
+    training.update(epochs=1000, updates=steps, validation_freq=steps, logging_freq=logging_interval(steps), overwrite=True)
     config["model_dir"] = str(model_dir)
     config["testing"]["load_model"] = str(model_dir / "best.ckpt")
     path = peer_dir / "config.yaml"
@@ -180,7 +185,7 @@ def main() -> None:
     configs = [word for config in CAPTRA_CONFIGS for word in ("-c", str(ROOT / config))]
     train_wall, _ = run([sys.executable, "-m", "captra", "fit", *configs, "--data.data_dir", str(data_dir),
                          "--trainer.max_steps", str(args.steps), "--trainer.max_epochs", "-1",
-                         "--trainer.limit_val_batches", "0", "--trainer.log_every_n_steps", str(max(1, args.steps // 4)),
+                         "--trainer.limit_val_batches", "0", "--trainer.log_every_n_steps", str(logging_interval(args.steps)),
                          "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(root)],
                         root.with_suffix(".stderr"), cwd=ROOT)
     checkpoint = root / "version_0" / "checkpoints" / "last.ckpt"
