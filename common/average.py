@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from captra.common.checkpoint import checkpoint_task
-from captra.common.checkpoint_file import CheckpointError, read_checkpoint
+from captra.common.checkpoint_file import CheckpointError, read_checkpoint, require_same_task_and_vocabularies
 from captra.common.checkpoint_io import AtomicCheckpointIO
 
 HELP = "average the weights of several checkpoints of one run into one checkpoint"
@@ -37,10 +37,8 @@ def average_checkpoints(paths: list[Path]) -> dict[str, Any]:
     sums = {name: value.double() for name, value in first["state_dict"].items() if value.is_floating_point()}
     for path in paths[1:]:
         checkpoint = read_checkpoint(path)
-        if checkpoint["captra"]["task"] != task:
-            raise CheckpointError(f"{path}: is a {checkpoint['captra']['task']} checkpoint, {paths[0]} a {task} one")
-        if checkpoint["captra"]["text"] != first["captra"]["text"]:
-            raise CheckpointError(f"{path}: its vocabularies differ from {paths[0]}'s; average checkpoints of one run")
+        require_same_task_and_vocabularies(path, checkpoint["captra"]["task"], checkpoint["captra"]["text"], str(paths[0]),
+                                           task, first["captra"]["text"], "average checkpoints of one run")
         state = checkpoint["state_dict"]
         if state.keys() != first["state_dict"].keys() or any(state[n].shape != first["state_dict"][n].shape for n in state):
             raise CheckpointError(f"{path}: its parameters differ in names or shapes from {paths[0]}'s")

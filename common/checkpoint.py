@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from captra.common.checkpoint_file import CheckpointError, read_checkpoint
+from captra.common.ensemble import Ensemble
 from captra.common.module import CHECKPOINT_FORMAT, Seq2SeqModule
 from captra.common.task import Task, UnknownTaskError, get_task
 
@@ -46,3 +49,9 @@ def module_from_checkpoint(path: str | Path, checkpoint: dict[str, Any], task: s
         first_line = str(error).strip().splitlines()[0]
         raise CheckpointError(f"{path}: does not fit this version of captra's {info['task']} model ({first_line})") from error
     return module.eval()
+
+
+def load_ensemble(paths: list[str | Path], task: str) -> nn.Module:
+    """The module of one checkpoint, or an `Ensemble` of several (one task, the same vocabularies)."""
+    modules = [load_module(path, task=task) for path in paths]
+    return modules[0] if len(modules) == 1 else Ensemble(modules, [str(path) for path in paths]).eval()

@@ -28,3 +28,13 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(checkpoint, dict) or "captra" not in checkpoint or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path}: not a captra checkpoint (no vocabularies or task recorded in it)")
     return checkpoint
+
+
+def require_same_task_and_vocabularies(path: str | Path, task: str, text: Any, reference: str, reference_task: str,
+                                       reference_text: Any, purpose: str) -> None:
+    """Refuse, in one line naming `path`, a checkpoint whose task or vocabularies differ from `reference`'s
+    (a checkpoint or "this run"); `purpose` says what needs them equal (e.g. "an ensemble needs ...")."""
+    if task != reference_task:
+        raise CheckpointError(f"{path}: is a {task} checkpoint, {reference} a {reference_task} one: {purpose}")
+    if text != reference_text:
+        raise CheckpointError(f"{path}: its vocabularies differ from {reference}'s: {purpose}")

@@ -25,7 +25,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 import captra
 from captra.common import average as average_command
-from captra.common.checkpoint import CheckpointError, checkpoint_task, read_checkpoint
+from captra.common.checkpoint import CheckpointError, checkpoint_task, load_module, read_checkpoint
 from captra.common.checkpoint_io import AtomicCheckpointIO
 from captra.common.csv_log import ContinuingCSVLogger
 from captra.common.module import Seq2SeqModule
@@ -126,6 +126,11 @@ class CaptraCLI(LightningCLI):
             "early_stopping.patience": 5,
         })
 
+        parser.add_argument("--ensemble", type=list[str], default=[],
+                            help="validate / test / predict: checkpoints of the same task and vocabularies to decode "
+                                 "with, as one ensemble with --ckpt_path (mean log-probabilities per step), e.g. "
+                                 "--ensemble '[b.ckpt, c.ckpt]' or --ensemble+ b.ckpt --ensemble+ c.ckpt")
+
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         self.command_line = list(sys.argv[1:] if args is None else args) if not isinstance(args, dict) else []
         super().parse_arguments(parser, args)
@@ -155,6 +160,10 @@ class CaptraCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
+        if config.get("ensemble") and self.subcommand == "fit":
+            raise CheckpointError("--ensemble: fit trains one model; ensembles are for validate, test and predict")
+        if config.get("ensemble") and not config.get("ckpt_path"):
+            raise CheckpointError("--ensemble: needs --ckpt_path, the ensemble's first member")
         if self.subcommand == "fit" and not validates(config["trainer"]):
             print("captra: validation is off (trainer.limit_val_batches 0): no checkpoint selection, early stopping or "
                   "learning-rate plateau schedule; the latest weights are saved as last.ckpt after every epoch",
@@ -163,6 +172,18 @@ class CaptraCLI(LightningCLI):
             config["checkpoint"]["filename"] = "epoch{epoch:02d}-step{step}"
         if self.subcommand == "fit" and config.get("ckpt_path") == "last":
             self._resolve_last_checkpoint(config)
+
+    def instantiate_classes(self) -> None:
+        """The classes of the config; with `--ensemble`, the model evaluates as the ensemble of its checkpoint
+        (`--ckpt_path`) and those."""
+        super().instantiate_classes()
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        paths = config.get("ensemble") or []
+        if paths:
+            members = [load_module(path) for path in paths]
+            self.model.ensemble_with(members, [str(config["ckpt_path"]), *paths])
+            print(f"captra: {self.subcommand} with the ensemble of {', '.join([str(config['ckpt_path']), *paths])}",
+                  file=sys.stderr)
 
     def _resolve_last_checkpoint(self, config: Any) -> None:
         """`--ckpt_path last`: the newest run's last.ckpt under `default_root_dir`, or a new run if none."""

@@ -16,8 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from captra.common.checkpoint import load_module
-from captra.common.checkpoint_file import CheckpointError
+from captra.common.checkpoint_file import require_same_task_and_vocabularies
 from captra.common.decoding import Hypothesis, RecurrentState, SearchConfig
 from captra.common.memory import Memory
 from captra.common.search import search
@@ -75,6 +74,17 @@ class EnsembleDecoder(nn.Module):
     def init_state(self, memory: EnsembleMemory) -> EnsembleState:
         return EnsembleState([decoder.init_state(m) for decoder, m in zip(self.decoders, memory.memories)])
 
+    def forward(self, memory: EnsembleMemory, inputs: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Teacher forcing. inputs (B, T) -> mean log-probabilities (B, T, V), mean attention (B, T, S) or None."""
+        log_probs, weights = [], []
+        for decoder, model_memory in zip(self.decoders, memory.memories):
+            logits, attention = decoder(model_memory, inputs)
+            log_probs.append(torch.log_softmax(logits.float(), dim=-1))
+            if attention is not None:
+                weights.append(attention)
+        mean_attention = torch.stack(weights).mean(0) if len(weights) == len(self.decoders) else None
+        return torch.stack(log_probs).mean(0), mean_attention
+
     def step(self, tokens: Tensor, state: EnsembleState, memory: EnsembleMemory) -> tuple[Tensor, EnsembleState, Tensor | None]:
         """tokens (B*K,) -> mean log-probabilities (B*K, V), the models' new states, mean attention (B*K, S) or None."""
         log_probs, states, weights = [], [], []
@@ -98,12 +108,8 @@ class Ensemble(nn.Module):
         super().__init__()
         first = modules[0]
         for module, name in zip(modules[1:], names[1:]):
-            if module.task != first.task:
-                raise CheckpointError(f"{name}: is a {module.task} checkpoint, {names[0]} a {first.task} one: "
-                                      "an ensemble needs checkpoints of one task")
-            if module.text_states != first.text_states:
-                raise CheckpointError(f"{name}: its vocabularies differ from {names[0]}'s: an ensemble needs the same "
-                                      "vocabularies")
+            require_same_task_and_vocabularies(name, module.task, module.text_states, names[0], first.task,
+                                               first.text_states, "an ensemble needs checkpoints of one task and vocabularies")
         self.members = nn.ModuleList(modules)
         self.decoder = EnsembleDecoder([module.decoder for module in modules])
 
@@ -135,15 +141,12 @@ class Ensemble(nn.Module):
         """The task's corpus metrics (the first member's `score`)."""
         return self.first.score(hypotheses, references)
 
+    def encode(self, batch: dict[str, Any]) -> EnsembleMemory:
+        """Every member's memory of the batch."""
+        return EnsembleMemory([module.encode(batch) for module in self.members])
+
     @torch.no_grad()
     def decode(self, batch: dict[str, Any], config: SearchConfig | None = None, keep_attention: bool = False) -> list[list[Hypothesis]]:
         """Search on a batch with every member's memory; one n-best list per example."""
         config = config or self.first.search_config
-        memory = EnsembleMemory([module.encode(batch) for module in self.members])
-        return search(self.decoder, memory, config, keep_attention, self.first.token_rules(config))
-
-
-def load_ensemble(paths: list[str], task: str) -> nn.Module:
-    """The module of one checkpoint, or an `Ensemble` of several (one task, the same vocabularies)."""
-    modules = [load_module(path, task=task) for path in paths]
-    return modules[0] if len(modules) == 1 else Ensemble(modules, [str(path) for path in paths]).eval()
+        return search(self.decoder, self.encode(batch), config, keep_attention, self.first.token_rules(config))

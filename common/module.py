@@ -17,9 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from captra.common.checkpoint_file import CheckpointError, read_checkpoint
+from captra.common.checkpoint_file import CheckpointError, read_checkpoint, require_same_task_and_vocabularies
 from captra.common.decoder import AttentionDecoder, DecoderConfig
 from captra.common.distributed import gather_by_id
+from captra.common.ensemble import Ensemble
 from captra.common.memory import Memory
 from captra.common.rng import capture_rng_state, restore_rng_state
 from captra.common.decoding import Hypothesis, SearchConfig, TokenRules
@@ -73,10 +74,8 @@ def load_weights(module: "Seq2SeqModule", path: str) -> None:
     checkpoint must be of the same task, vocabularies and architecture."""
     checkpoint = read_checkpoint(path)
     info = checkpoint["captra"]
-    if info.get("task") != module.task:
-        raise CheckpointError(f"{path}: is a {info.get('task')} checkpoint; init_from needs a {module.task} checkpoint")
-    if info.get("text") != module.text_states:
-        raise CheckpointError(f"{path}: its vocabularies differ from this run's data; init_from needs the same vocabularies")
+    require_same_task_and_vocabularies(path, info.get("task"), info.get("text"), "this run", module.task,
+                                       module.text_states, "init_from needs a checkpoint of the same task and vocabularies")
     try:
         module.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
@@ -121,6 +120,7 @@ class Seq2SeqModule(L.LightningModule):
         self.objective = objective
         self.self_critical_config = as_config(self_critical, SelfCriticalConfig)
         self.init_from = init_from
+        self.ensemble_members: list[Seq2SeqModule] = []  # a plain list: not submodules, never trained or saved
         self._outputs: list[tuple[int, tuple[str, list[str]]]] = []
         self._nll_sum = 0.0
         self._token_count = 0
@@ -269,15 +269,30 @@ class Seq2SeqModule(L.LightningModule):
     def to_text(self, hypothesis: Hypothesis) -> str:
         return self.texts["tgt"].decode(hypothesis.tokens)
 
+    def ensemble_with(self, members: list["Seq2SeqModule"], names: list[str]) -> None:
+        """Validate, test and predict as the ensemble of this module (named `names[0]`) and `members` (`names[1:]`):
+        the mean of their log-probabilities at every decoding step and in the loss. Other tasks or vocabularies are
+        refused with a CheckpointError."""
+        Ensemble([self, *members], names)
+        self.ensemble_members = list(members)
+
+    def evaluated_model(self) -> "Seq2SeqModule | Ensemble":
+        """What validation, test and predict decode with: this module, or its ensemble with `ensemble_members`."""
+        if not self.ensemble_members:
+            return self
+        members = [member.to(self.device) for member in self.ensemble_members]
+        return Ensemble([self, *members], ["this model"] + [f"member {i}" for i in range(1, len(members) + 1)])
+
     def _evaluation_step(self, batch: dict[str, Any]) -> None:
         """Loss and decoding from one encoding of the batch."""
-        memory = self.encode(batch)
-        logits, _ = self.decoder(memory, batch["tgt"][:, :-1])  # (B, T, V)
+        model = self.evaluated_model()
+        memory = model.encode(batch)
+        scores, _ = model.decoder(memory, batch["tgt"][:, :-1])  # logits, or an ensemble's log-probabilities (B, T, V)
         targets = batch["tgt"][:, 1:]
-        self._nll_sum += float(self._token_nll(logits, targets, 0.0))
+        self._nll_sum += float(self._token_nll(scores, targets, 0.0))
         self._token_count += int((targets != PAD_ID).sum())
         rules = self.token_rules(self.search_config)
-        best = [self.to_text(nbest[0]) for nbest in search(self.decoder, memory, self.search_config, rules=rules)]
+        best = [self.to_text(nbest[0]) for nbest in search(model.decoder, memory, self.search_config, rules=rules)]
         for example_id, hypothesis, references in zip(batch["ids"].tolist(), best, batch["references"]):
             self._outputs.append((example_id, (hypothesis, references)))
 
@@ -311,7 +326,7 @@ class Seq2SeqModule(L.LightningModule):
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[tuple[int, str]]:
         """(example id, best hypothesis) for each example of the batch."""
-        best = [self.to_text(nbest[0]) for nbest in self.decode(batch)]
+        best = [self.to_text(nbest[0]) for nbest in self.evaluated_model().decode(batch)]
         return list(zip(batch["ids"].tolist(), best))
 
     # --- optimisation ---------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Ensembles: one decoder protocol for every search; members' log-probabilities averaged at each step."""
 
 import copy
+import gzip
 from dataclasses import replace
 from pathlib import Path
 
@@ -8,10 +9,11 @@ import pytest
 import torch
 
 from captra.common.checkpoint import load_module
-from captra.common.cli import main
+from captra.common.cli import main, run_lightning
 from captra.common.ensemble import Ensemble, EnsembleDecoder, EnsembleMemory
 from captra.common.memory import Memory
 from tests.helpers import random_memory, tiny_decoder
+from tests.test_self_critical import TRANSLATION
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CKPT = FIXTURES / "legacy_translation.ckpt"
@@ -102,4 +104,40 @@ def test_an_ensemble_with_other_vocabularies_is_refused_in_one_line(tmp_path, ca
         main(["translate", "--ckpt", str(CKPT), "--ckpt", str(other), "--input", str(INPUT)])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"captra translate: error: {other}: its vocabularies differ from {CKPT}'s: an ensemble needs the same vocabularies"
+    assert err == f"captra translate: error: {other}: its vocabularies differ from {CKPT}'s: an ensemble needs checkpoints of one task and vocabularies"
+
+
+def test_captra_test_scores_an_ensemble_as_captra_translate_decodes_it(two_checkpoints, tmp_path, capsys):
+    folder, (first, second) = two_checkpoints
+    words = ["test", *TRANSLATION, "--data.data_dir", str(folder / "data"), "--trainer.default_root_dir", str(tmp_path)]
+
+    def test_metrics(*extra: str) -> dict[str, float]:
+        metrics = run_lightning([*words, "--ckpt_path", str(first), *extra]).trainer.callback_metrics
+        return {name: float(value) for name, value in metrics.items()}
+
+    alone, with_itself, pair = test_metrics(), test_metrics("--ensemble", f"[{first}]"), test_metrics("--ensemble+", str(second))
+    assert with_itself["test/bleu"] == alone["test/bleu"]
+    assert with_itself["test/loss"] == pytest.approx(alone["test/loss"], abs=1e-5)
+    assert abs(pair["test/loss"] - alone["test/loss"]) > 1e-3  # the second member changes the distribution
+    source = tmp_path / "test.src"
+    source.write_text(gzip.open(folder / "data" / "test.src.gz", "rt", encoding="utf-8").read(), encoding="utf-8")
+    capsys.readouterr()  # `captra test` printed its table
+    with pytest.raises(SystemExit) as exit_info:
+        main(["translate", "--ckpt", str(first), "--ckpt", str(second), "--input", str(source)])
+    assert exit_info.value.code == 0
+    hypotheses = capsys.readouterr().out.splitlines()
+    references = (folder / "data" / "test.tgt").read_text(encoding="utf-8").splitlines()
+    expected = load_module(first).score(hypotheses, [[reference] for reference in references])["bleu"]
+    assert len(hypotheses) == len(references) == 10
+    assert pair["test/bleu"] == pytest.approx(expected, abs=1e-5)  # logged as float32
+
+
+def test_an_ensemble_is_refused_by_fit_and_without_a_checkpoint(two_checkpoints, tmp_path, capsys):
+    folder, (first, _) = two_checkpoints
+    words = [*TRANSLATION, "--data.data_dir", str(folder / "data"), "--trainer.default_root_dir", str(tmp_path)]
+    for command, error in (("fit", "fit trains one model; ensembles are for validate, test and predict"),
+                           ("test", "needs --ckpt_path, the ensemble's first member")):
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, *words, "--ensemble", f"[{first}]"])
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1] == f"captra: error: --ensemble: {error}"

@@ -223,7 +223,7 @@ def test_init_from_a_checkpoint_with_other_vocabularies_is_refused_by_name(cross
     (tmp_path / "other" / "train.tgt").write_text("zz yy xx\n" * 40)
     run = fit(tmp_path / "other", tmp_path / "run", *SCST, "--model.init_from", str(start))
     assert run.returncode != 0
-    assert f"{start}: its vocabularies differ from this run's data" in run.stderr
+    assert f"{start}: its vocabularies differ from this run's: init_from needs a checkpoint of the same task and vocabularies" in run.stderr
 
 
 def test_bad_endings_are_counted_and_reported_with_the_caption_scores():

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from captra.common.ensemble import load_ensemble
+from captra.common.checkpoint import load_ensemble
 from captra.common.inference import add_device_arguments, decoding_config, place, resolve_device
 from captra.common.textfile import DataError, read_lines
 from captra.common.decoding import SearchConfig

@@ -1,0 +1,21 @@
+"""Fixtures shared by several test files."""
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_captra, write_reverse_corpus
+from tests.test_self_critical import TRANSLATION
+
+
+@pytest.fixture(scope="session")
+def two_checkpoints(tmp_path_factory) -> tuple[Path, list[Path]]:
+    """A tiny reverse-task run kept with `save_top_k 2`: its folder (data in `data/`) and its two best checkpoints."""
+    folder = tmp_path_factory.mktemp("two_checkpoints")
+    write_reverse_corpus(folder / "data", {"train": 160, "val": 10, "test": 10})
+    fit = run_captra("fit", *TRANSLATION, "--data.data_dir", str(folder / "data"), "--trainer.max_epochs", "2",
+                     "--trainer.default_root_dir", str(folder / "run"), "--checkpoint.save_top_k", "2")
+    assert fit.returncode == 0, fit.stderr[-2000:]
+    best = sorted((folder / "run" / "version_0" / "checkpoints").glob("best-*.ckpt"))
+    assert len(best) == 2  # the two best validations are kept
+    return folder, best
