@@ -55,6 +55,14 @@ class EnsembleState:
         return EnsembleState([state.select(index) for state in self.states])
 
 
+def mean_of_members(outputs: list[tuple[Tensor, Tensor | None]]) -> tuple[Tensor, Tensor | None]:
+    """The members' (logits (..., V), attention (..., S) or None) -> mean log-softmax (..., V) and mean attention,
+    or None unless every member attends."""
+    log_probs = torch.stack([torch.log_softmax(logits.float(), dim=-1) for logits, _ in outputs]).mean(0)
+    weights = [attention for _, attention in outputs if attention is not None]
+    return log_probs, torch.stack(weights).mean(0) if len(weights) == len(outputs) else None
+
+
 class EnsembleDecoder(nn.Module):
     """Decoders of several models stepping together; `step` returns their mean log-probabilities."""
 
@@ -76,26 +84,14 @@ class EnsembleDecoder(nn.Module):
 
     def forward(self, memory: EnsembleMemory, inputs: Tensor) -> tuple[Tensor, Tensor | None]:
         """Teacher forcing. inputs (B, T) -> mean log-probabilities (B, T, V), mean attention (B, T, S) or None."""
-        log_probs, weights = [], []
-        for decoder, model_memory in zip(self.decoders, memory.memories):
-            logits, attention = decoder(model_memory, inputs)
-            log_probs.append(torch.log_softmax(logits.float(), dim=-1))
-            if attention is not None:
-                weights.append(attention)
-        mean_attention = torch.stack(weights).mean(0) if len(weights) == len(self.decoders) else None
-        return torch.stack(log_probs).mean(0), mean_attention
+        return mean_of_members([decoder(m, inputs) for decoder, m in zip(self.decoders, memory.memories)])
 
     def step(self, tokens: Tensor, state: EnsembleState, memory: EnsembleMemory) -> tuple[Tensor, EnsembleState, Tensor | None]:
         """tokens (B*K,) -> mean log-probabilities (B*K, V), the models' new states, mean attention (B*K, S) or None."""
-        log_probs, states, weights = [], [], []
-        for decoder, model_state, model_memory in zip(self.decoders, state.states, memory.memories):
-            logits, new_state, attention = decoder.step(tokens, model_state, model_memory)
-            log_probs.append(torch.log_softmax(logits.float(), dim=-1))
-            states.append(new_state)
-            if attention is not None:
-                weights.append(attention)
-        mean_attention = torch.stack(weights).mean(0) if len(weights) == len(self.decoders) else None
-        return torch.stack(log_probs).mean(0), EnsembleState(states), mean_attention
+        steps = [decoder.step(tokens, model_state, model_memory)
+                 for decoder, model_state, model_memory in zip(self.decoders, state.states, memory.memories)]
+        log_probs, mean_attention = mean_of_members([(logits, attention) for logits, _, attention in steps])
+        return log_probs, EnsembleState([new_state for _, new_state, _ in steps]), mean_attention
 
 
 class Ensemble(nn.Module):
