@@ -6,7 +6,8 @@ task's metrics (with their signatures). With `--tune-length-penalty A,B,...` eac
 chosen on the validation split by the task's main metric first, then used on the split. Prints one JSON object.
 
     python benchmarks/ensemble_decoding.py --system A.ckpt --system averaged.ckpt --system A.ckpt+B.ckpt \
-        [--split test] [--beam 5] [--length-penalty 0.6 | --tune-length-penalty 0,0.5,1,1.5] [--batch-size 64]
+        [--split test] [--beam 5] [--length-penalty 0.6 | --tune-length-penalty 0,0.5,1,1.5] [--batch-size 64] \
+        [--device cuda]
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from captra.common.inference import decoding_config
 from captra.common.report.split import SplitData, load_split
 
 
-def decode_and_score(task, model, data: SplitData, config, batch_size: int) -> dict[str, object]:
+def decode_and_score(task, model, data: SplitData, config, batch_size: int, device: torch.device) -> dict[str, object]:
     """The model's outputs on the split, scored, with the decoding time (the search and its encoder only)."""
-    with Stopwatch() as watch:
-        outputs = task.report.decode(model, data, config, batch_size, torch.device("cpu"))
+    with Stopwatch(device) as watch:
+        outputs = task.report.decode(model, data, config, batch_size, device)
     words = sum(len(text.split()) for text in outputs)
     return {"seconds": watch.seconds, "examples_per_s": len(outputs) / watch.seconds,
             "output_words_per_s": words / watch.seconds, **model.score(outputs, data.references)}
@@ -42,11 +43,12 @@ def main() -> None:
                         help="choose each system's length penalty among these on the validation split")
     parser.add_argument("--data-dir", default=None, help="data folder (default: from the run's config.yaml)")
     args = parser.parse_args()
+    device = torch.device(args.device)
     results = []
     for system in args.system:
         paths = [Path(part) for part in system.split("+")]
         task = checkpoint_task(paths[0], read_checkpoint(paths[0]))
-        model = load_ensemble(paths, task.name)
+        model = load_ensemble(paths, task.name).to(device)
         config = decoding_config(model.search_config, args.beam, length_penalty=args.length_penalty)
         result: dict[str, object] = {"system": system, "members": len(paths)}
         if args.tune_length_penalty:
@@ -54,14 +56,14 @@ def main() -> None:
             tuning = {}
             for alpha in (float(word) for word in args.tune_length_penalty.split(",")):
                 tuning[alpha] = decode_and_score(task, model, validation, decoding_config(
-                    model.search_config, args.beam, length_penalty=alpha), args.batch_size)[task.main_metric]
+                    model.search_config, args.beam, length_penalty=alpha), args.batch_size, device)[task.main_metric]
             best = max(tuning, key=tuning.get)
             result["length_penalty_tuning"] = {"split": validation.name, "metric": task.main_metric,
                                                "scores": {str(alpha): score for alpha, score in tuning.items()}}
             config = decoding_config(model.search_config, args.beam, length_penalty=best)
         data = load_split(task, paths[0], args.split, args.data_dir)
         result.update({"split": data.name, "examples": len(data.inputs), "beam": config.beam_size,
-                       "length_penalty": config.length_penalty, **decode_and_score(task, model, data, config, args.batch_size)})
+                       "length_penalty": config.length_penalty, **decode_and_score(task, model, data, config, args.batch_size, device)})
         print(json.dumps(result), flush=True, file=sys.stderr)  # progress: each system as it is done
         results.append(result)
     print(json.dumps({"benchmark": "ensemble_decoding", "machine": metadata(), "batch_size": args.batch_size,
