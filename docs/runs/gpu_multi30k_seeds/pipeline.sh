@@ -44,14 +44,14 @@ evaluate() {  # direction
     averages+=($average)
   done
   local s=("${singles[@]}") a=("${averages[@]}")
-  local bench="python benchmarks/ensemble_decoding.py --device $DEVICE --beam 5"
+  local bench="python3 benchmarks/ensemble_decoding.py --device $DEVICE --beam 5"
   $bench ${s[@]/#/--system } > "$RESULTS/$d.beam5_singles.json" 2> "$RESULTS/$d.beam5_singles.log" &
   $bench ${a[@]/#/--system } > "$RESULTS/$d.beam5_averages.json" 2> "$RESULTS/$d.beam5_averages.log" &
   $bench --system "${s[0]}+${s[1]}" --system "$(IFS=+; echo "${s[*]}")" \
     > "$RESULTS/$d.beam5_ensembles.json" 2> "$RESULTS/$d.beam5_ensembles.log" &
   $bench --system "${a[0]}+${a[1]}" --system "$(IFS=+; echo "${a[*]}")" \
     > "$RESULTS/$d.beam5_ensembles_of_averages.json" 2> "$RESULTS/$d.beam5_ensembles_of_averages.log" &
-  python benchmarks/ensemble_decoding.py --device $DEVICE --beam 10 --tune-length-penalty 0,0.5,1,1.5 \
+  python3 benchmarks/ensemble_decoding.py --device $DEVICE --beam 10 --tune-length-penalty 0,0.5,1,1.5 \
     --system "${s[0]}" --system "$(IFS=+; echo "${a[*]}")" \
     > "$RESULTS/$d.beam10_tuned.json" 2> "$RESULTS/$d.beam10_tuned.log" &
   wait
