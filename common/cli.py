@@ -124,6 +124,9 @@ class CaptraCLI(LightningCLI):
             "early_stopping.monitor": Seq2SeqModule.monitor,
             "early_stopping.mode": "max",
             "early_stopping.patience": 5,
+            # Checked after each validation only: a run stopped before its first validation (max_steps, max_time)
+            # would otherwise fail at the epoch's end on the missing metric before last.ckpt is written.
+            "early_stopping.check_on_train_epoch_end": False,
         })
 
         parser.add_argument("--ensemble", type=list[str], default=[],

@@ -56,6 +56,14 @@ def test_nan_steps_can_be_skipped_instead(tmp_path, monkeypatch, caplog):
     assert all(torch.isfinite(p).all() for p in cli.model.parameters())
 
 
+def test_a_run_stopped_before_its_first_validation_still_writes_its_weights(tmp_path):
+    cli = small_fit(tmp_path, "--trainer.max_epochs", "3", "--trainer.max_steps", "2")  # 4 steps per epoch
+    assert cli.trainer.global_step == 2
+    module = load_module(tmp_path / "run" / "version_0" / "checkpoints" / "last.ckpt")
+    for saved, trained in zip(module.state_dict().values(), cli.model.state_dict().values()):
+        assert torch.equal(saved, trained.cpu())
+
+
 def test_a_full_disk_while_saving_leaves_the_previous_checkpoint_loadable(tmp_path, monkeypatch):
     cli = small_fit(tmp_path, "--trainer.max_epochs", "1")
     assert isinstance(cli.trainer.strategy.checkpoint_io, checkpoint_io.AtomicCheckpointIO)
