@@ -120,7 +120,9 @@ class Seq2SeqModule(L.LightningModule):
         self.objective = objective
         self.self_critical_config = as_config(self_critical, SelfCriticalConfig)
         self.init_from = init_from
-        self.ensemble_members: list[Seq2SeqModule] = []  # a plain list: not submodules, never trained or saved
+        # (Ensemble of this module and others,) or (): a tuple, so that the ensemble is not registered as a submodule
+        # (it holds this module: state_dict would recurse) and its other members are never trained or saved.
+        self._ensemble: tuple[Ensemble, ...] = ()
         self._outputs: list[tuple[int, tuple[str, list[str]]]] = []
         self._nll_sum = 0.0
         self._token_count = 0
@@ -273,15 +275,12 @@ class Seq2SeqModule(L.LightningModule):
         """Validate, test and predict as the ensemble of this module (named `names[0]`) and `members` (`names[1:]`):
         the mean of their log-probabilities at every decoding step and in the loss. Other tasks or vocabularies are
         refused with a CheckpointError."""
-        Ensemble([self, *members], names)
-        self.ensemble_members = list(members)
+        self._ensemble = (Ensemble([self, *members], names),)
 
     def evaluated_model(self) -> "Seq2SeqModule | Ensemble":
-        """What validation, test and predict decode with: this module, or its ensemble with `ensemble_members`."""
-        if not self.ensemble_members:
-            return self
-        members = [member.to(self.device) for member in self.ensemble_members]
-        return Ensemble([self, *members], ["this model"] + [f"member {i}" for i in range(1, len(members) + 1)])
+        """What validation, test and predict decode with: this module, or its ensemble (see `ensemble_with`), the
+        other members moved to this module's device (a no-op once they are there)."""
+        return self._ensemble[0].to(self.device) if self._ensemble else self
 
     def _evaluation_step(self, batch: dict[str, Any]) -> None:
         """Loss and decoding from one encoding of the batch."""
