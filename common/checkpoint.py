@@ -51,7 +51,9 @@ def module_from_checkpoint(path: str | Path, checkpoint: dict[str, Any], task: s
     return module.eval()
 
 
-def load_ensemble(paths: list[str | Path], task: str) -> nn.Module:
-    """The module of one checkpoint, or an `Ensemble` of several (one task, the same vocabularies)."""
-    modules = [load_module(path, task=task) for path in paths]
+def load_ensemble(paths: list[str | Path], task: str, first: dict[str, Any] | None = None) -> nn.Module:
+    """The module of one checkpoint, or an `Ensemble` of several (one task, the same vocabularies). `first`: the
+    first checkpoint when the caller has already read it (`read_checkpoint`), so that it is not read twice."""
+    modules = [module_from_checkpoint(paths[0], read_checkpoint(paths[0]) if first is None else first, task)]
+    modules += [load_module(path, task=task) for path in paths[1:]]
     return modules[0] if len(modules) == 1 else Ensemble(modules, [str(path) for path in paths]).eval()

@@ -21,8 +21,7 @@ from typing import Any
 import torch
 import yaml
 
-from captra.common.checkpoint import CheckpointError, checkpoint_task, module_from_checkpoint, read_checkpoint
-from captra.common.ensemble import Ensemble
+from captra.common.checkpoint import CheckpointError, checkpoint_task, load_ensemble, read_checkpoint
 from captra.common.distributed import gather_by_id, join_process_group
 from captra.common.inference import add_device_arguments, decoding_config, place, resolve_device
 from captra.common.provenance import describe_machine, git_commit
@@ -63,10 +62,7 @@ def decode(system: str, args: argparse.Namespace, device: torch.device, task_nam
     path = paths[0]
     raw = read_checkpoint(path)
     task = checkpoint_task(path, raw)
-    members = [module_from_checkpoint(path, raw, task=task_name)]
-    members += [module_from_checkpoint(other, read_checkpoint(other), task=task.name) for other in paths[1:]]
-    model = members[0] if len(members) == 1 else Ensemble(members, [str(p) for p in paths]).eval()
-    module = place(model, device, args.int8)
+    module = place(load_ensemble(paths, task_name or task.name, first=raw), device, args.int8)
     data = load_split(task, path, args.split, args.data_dir)
     config = decoding_config(module.search_config, args.beam)
     print(f"captra report: decoding {len(data.inputs)} {data.name} examples with {system}", file=sys.stderr)
