@@ -12,8 +12,10 @@ chosen on the validation split by the task's main metric first, then used on the
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -22,6 +24,7 @@ from _setup import Stopwatch, benchmark_parser, metadata
 from captra.common.checkpoint import checkpoint_task, load_ensemble, read_checkpoint
 from captra.common.inference import decoding_config
 from captra.common.report.split import SplitData, load_split
+from captra.common.decoding import SearchConfig
 
 
 def decode_and_score(task, model, data: SplitData, config, batch_size: int, device: torch.device) -> dict[str, object]:
@@ -33,6 +36,12 @@ def decode_and_score(task, model, data: SplitData, config, batch_size: int, devi
             "output_words_per_s": words / watch.seconds, **model.score(outputs, data.references)}
 
 
+def search(model, args: argparse.Namespace, length_penalty: float | None) -> SearchConfig:
+    """The system's search settings with the command line's beam, length penalty and <unk> rule."""
+    config = decoding_config(model.search_config, args.beam, length_penalty=length_penalty)
+    return config if args.allow_unk is None else replace(config, allow_unk=args.allow_unk == "true")
+
+
 def main() -> None:
     parser = benchmark_parser(__doc__, batch_size=64)
     parser.add_argument("--system", action="append", required=True, help="CKPT, or CKPT+CKPT+... for an ensemble")
@@ -41,6 +50,9 @@ def main() -> None:
     parser.add_argument("--length-penalty", type=float, default=None, help="default: the checkpoint's")
     parser.add_argument("--tune-length-penalty", default=None, metavar="A,B,...",
                         help="choose each system's length penalty among these on the validation split")
+    parser.add_argument("--allow-unk", choices=["true", "false"], default=None,
+                        help="may <unk> be written (default: the checkpoint's; set it to compare checkpoints of "
+                             "different settings, e.g. captioning runs from before allow_unk existed)")
     parser.add_argument("--data-dir", default=None, help="data folder (default: from the run's config.yaml)")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -49,21 +61,22 @@ def main() -> None:
         paths = [Path(part) for part in system.split("+")]
         task = checkpoint_task(paths[0], read_checkpoint(paths[0]))
         model = load_ensemble(paths, task.name).to(device)
-        config = decoding_config(model.search_config, args.beam, length_penalty=args.length_penalty)
+        config = search(model, args, args.length_penalty)
         result: dict[str, object] = {"system": system, "members": len(paths)}
         if args.tune_length_penalty:
             validation = load_split(task, paths[0], "val", args.data_dir)
             tuning = {}
             for alpha in (float(word) for word in args.tune_length_penalty.split(",")):
-                tuning[alpha] = decode_and_score(task, model, validation, decoding_config(
-                    model.search_config, args.beam, length_penalty=alpha), args.batch_size, device)[task.main_metric]
+                tuning[alpha] = decode_and_score(task, model, validation, search(model, args, alpha), args.batch_size,
+                                                 device)[task.main_metric]
             best = max(tuning, key=tuning.get)
             result["length_penalty_tuning"] = {"split": validation.name, "metric": task.main_metric,
                                                "scores": {str(alpha): score for alpha, score in tuning.items()}}
-            config = decoding_config(model.search_config, args.beam, length_penalty=best)
+            config = search(model, args, best)
         data = load_split(task, paths[0], args.split, args.data_dir)
         result.update({"split": data.name, "examples": len(data.inputs), "beam": config.beam_size,
-                       "length_penalty": config.length_penalty, **decode_and_score(task, model, data, config, args.batch_size, device)})
+                       "length_penalty": config.length_penalty, "allow_unk": config.allow_unk,
+                       **decode_and_score(task, model, data, config, args.batch_size, device)})
         print(json.dumps(result), flush=True, file=sys.stderr)  # progress: each system as it is done
         results.append(result)
     print(json.dumps({"benchmark": "ensemble_decoding", "machine": metadata(), "batch_size": args.batch_size,

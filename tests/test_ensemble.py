@@ -2,6 +2,9 @@
 
 import copy
 import gzip
+import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -141,3 +144,19 @@ def test_an_ensemble_is_refused_by_fit_and_without_a_checkpoint(two_checkpoints,
             main([command, *words, "--ensemble", f"[{first}]"])
         assert exit_info.value.code == 2
         assert capsys.readouterr().err.strip().splitlines()[-1] == f"captra: error: --ensemble: {error}"
+
+
+def test_the_ensemble_benchmark_scores_an_ensemble_of_a_model_with_itself_as_the_model(two_checkpoints):
+    folder, (first, second) = two_checkpoints
+    completed = subprocess.run(
+        [sys.executable, "benchmarks/ensemble_decoding.py", "--device", "cpu", "--beam", "3", "--allow-unk", "false",
+         "--system", str(first), "--system", f"{first}+{first}", "--system", f"{first}+{second}"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    alone, with_itself, pair = json.loads(completed.stdout)["systems"]
+    assert [system["members"] for system in (alone, with_itself, pair)] == [1, 2, 2]
+    assert all(system["examples"] == 10 and system["beam"] == 3 and system["allow_unk"] is False
+               for system in (alone, with_itself, pair))
+    assert with_itself["bleu"] == alone["bleu"] and with_itself["chrf"] == alone["chrf"]
+    assert pair["examples_per_s"] > 0
