@@ -37,4 +37,29 @@ def require_same_task_and_vocabularies(path: str | Path, task: str, text: Any, r
     if task != reference_task:
         raise CheckpointError(f"{path}: is a {task} checkpoint, {reference} a {reference_task} one: {purpose}")
     if text != reference_text:
-        raise CheckpointError(f"{path}: its vocabularies differ from {reference}'s: {purpose}")
+        raise CheckpointError(
+            f"{path}: its vocabularies differ from {reference}'s ({text_difference(text, reference_text)}): {purpose}")
+
+
+def text_difference(text: Any, reference: Any) -> str:
+    """Where two text states ({side: {"vocab": [...], "tokenizer": ..., ...}}) first differ, for an error message:
+    for a vocabulary its sizes and first differing entry (a SentencePiece model trained by another version of
+    sentencepiece, other data or other settings shows up there)."""
+    if not isinstance(text, dict) or not isinstance(reference, dict):
+        return "other text settings"
+    for side in sorted(set(text) | set(reference)):
+        mine, theirs = text.get(side), reference.get(side)
+        if mine == theirs:
+            continue
+        if not isinstance(mine, dict) or not isinstance(theirs, dict):
+            return f"{side}: only one has it"
+        for field in sorted(set(mine) | set(theirs)):
+            a, b = mine.get(field), theirs.get(field)
+            if a == b:
+                continue
+            if field == "vocab" and isinstance(a, list) and isinstance(b, list):
+                index = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+                first = f"{a[index]!r} vs {b[index]!r}" if index < min(len(a), len(b)) else "one ends there"
+                return f"{side} vocabulary: {len(a)} vs {len(b)} entries, first difference at entry {index}: {first}"
+            return f"{side} {field}: {a!r} vs {b!r}" if field == "language" else f"{side} {field} differs"
+    return "other text settings"

@@ -107,7 +107,9 @@ def test_an_ensemble_with_other_vocabularies_is_refused_in_one_line(tmp_path, ca
         main(["translate", "--ckpt", str(CKPT), "--ckpt", str(other), "--input", str(INPUT)])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"captra translate: error: {other}: its vocabularies differ from {CKPT}'s: an ensemble needs checkpoints of one task and vocabularies"
+    assert err == (f"captra translate: error: {other}: its vocabularies differ from {CKPT}'s (tgt vocabulary: "
+                   f"{len(vocab)} vs {len(vocab)} entries, first difference at entry 10: {vocab[10]!r} vs {vocab[11]!r}): "
+                   "an ensemble needs checkpoints of one task and vocabularies")
 
 
 def test_captra_test_scores_an_ensemble_as_captra_translate_decodes_it(two_checkpoints, tmp_path, capsys):
