@@ -74,10 +74,13 @@ class ImageEncoder(nn.Module):
         return self
 
     def regions(self, images: Tensor) -> Tensor:
-        """Normalised images (B, 3, H, W) -> region features (B, h*w, C)."""
+        """Normalised images (B, 3, H, W) -> region features (B, h*w, C). A frozen CNN's features are rounded to
+        float16 as the feature cache stores them, so that captions decoded from images (`captra caption`, the
+        report) are those decoded from the cache (training, validation, `captra test`)."""
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             grid = self.backbone(images.contiguous(memory_format=torch.channels_last))  # (B, C, h, w)
-        return grid.flatten(2).transpose(1, 2)  # (B, h*w, C)
+        regions = grid.flatten(2).transpose(1, 2)  # (B, h*w, C)
+        return regions.half().to(regions.dtype) if self.frozen else regions
 
     def forward(self, images: Tensor | None = None, features: Tensor | None = None) -> Memory:
         """Images (B, 3, H, W) or precomputed region features (B, S, C) -> Memory (B, S, C)."""
