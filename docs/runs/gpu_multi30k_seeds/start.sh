@@ -1,5 +1,8 @@
 #!/bin/bash
 # Install captra (translation task only: pycocoevalcap is 100 MB, over the transfer limit) and start the pipeline.
+# On the lent GPU machine (the device tool), with .whl/ (jsonargparse, docstring_parser, typeshed_client,
+# sacremoses, sacrebleu, nltk) and .gpu/ (Multi30k in .gpu/multi30k, this script and poll.sh) carried:
+#   export CAPTRA_COMMIT=939dea7; bash .gpu/start.sh && bash .gpu/poll.sh 540     # then: bash .gpu/poll.sh 540
 export PYTHONUNBUFFERED=1
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 mkdir -p /tmp/src && tar --exclude=./.gpu --exclude=./.whl -cf - . | (cd /tmp/src && tar xf -)
