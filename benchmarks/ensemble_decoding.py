@@ -22,9 +22,9 @@ import torch
 
 from _setup import Stopwatch, benchmark_parser, metadata
 from captra.common.checkpoint import checkpoint_task, load_ensemble, read_checkpoint
+from captra.common.decoding import SearchConfig
 from captra.common.inference import decoding_config
 from captra.common.report.split import SplitData, load_split
-from captra.common.decoding import SearchConfig
 
 
 def decode_and_score(task, model, data: SplitData, config, batch_size: int, device: torch.device) -> dict[str, object]:
@@ -59,8 +59,9 @@ def main() -> None:
     results = []
     for system in args.system:
         paths = [Path(part) for part in system.split("+")]
-        task = checkpoint_task(paths[0], read_checkpoint(paths[0]))
-        model = load_ensemble(paths, task.name).to(device)
+        first = read_checkpoint(paths[0])
+        task = checkpoint_task(paths[0], first)
+        model = load_ensemble(paths, task.name, first=first).to(device)
         config = search(model, args, args.length_penalty)
         result: dict[str, object] = {"system": system, "members": len(paths)}
         if args.tune_length_penalty:
