@@ -30,7 +30,7 @@ from captra.common.checkpoint_io import AtomicCheckpointIO
 from captra.common.csv_log import ContinuingCSVLogger
 from captra.common.module import Seq2SeqModule
 from captra.common.report import command as report_command
-from captra.common.task import InferenceCommand, tasks
+from captra.common.task import InferenceCommand, tasks, unavailable_tasks
 from captra.common.textfile import DataError
 from captra.common.throughput import ThroughputLogger
 
@@ -58,6 +58,7 @@ def top_level_help(commands: dict[str, InferenceCommand]) -> str:
     lines += ["", "inference, evaluation and checkpoints:"]
     lines += [f"  {name:<10} {command.help}" for name, command in commands.items()]
     lines += ["", f"captra {captra.__version__}; tasks: {', '.join(sorted(tasks()))}"]
+    lines += [f"unusable here: {name}: {reason}" for name, reason in sorted(unavailable_tasks().items())]
     return "\n".join(lines)
 
 
@@ -262,6 +263,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     if words[0] in commands:
         sys.exit(run_inference(commands[words[0]], words[1:]))
+    if words[0] not in TRAINER_COMMANDS and not words[0].startswith("-") and unavailable_tasks():
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in sorted(unavailable_tasks().items()))
+        print(f"captra: unknown command {words[0]!r}; installed tasks that cannot be imported here (their commands "
+              f"are missing): {reasons}", file=sys.stderr)
+        sys.exit(2)
     try:
         run_lightning(argv)
     except (CheckpointError, DataError) as error:

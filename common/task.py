@@ -7,7 +7,9 @@ with one line in the `captra.tasks` entry-point group of pyproject.toml:
     translation = "captra.translation.task:TASK"
 
 The core (checkpoint loading, the CLI, the report) finds tasks here by the name a checkpoint records and never
-imports or branches on a task by name. `register` adds a record by hand (tests, notebooks).
+imports or branches on a task by name. `register` adds a record by hand (tests, notebooks). A task whose package
+cannot be imported (a missing optional dependency) is set aside with the reason, so the other tasks still work;
+using it names the task and the import error.
 """
 
 from __future__ import annotations
@@ -85,19 +87,29 @@ def register(task: Task) -> Task:
 
 
 @cache
-def _installed() -> dict[str, Task]:
-    found = {}
+def _installed() -> tuple[dict[str, Task], dict[str, str]]:
+    """(task name -> record, task name -> why it cannot be imported) over the entry points."""
+    found, unavailable = {}, {}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
-        task = entry.load()
+        try:
+            task = entry.load()
+        except ImportError as error:
+            unavailable[entry.name] = f"{entry.value} cannot be imported: {type(error).__name__}: {error}"
+            continue
         if not isinstance(task, Task) or task.name != entry.name:
             raise TypeError(f"entry point {entry.name} = {entry.value} in {ENTRY_POINT_GROUP!r} is not a Task named {entry.name!r}")
         found[task.name] = task
-    return found
+    return found, unavailable
 
 
 def tasks() -> dict[str, Task]:
-    """Every task by name: the installed ones and those registered by hand."""
-    return {**_installed(), **_registered}
+    """Every usable task by name: the installed ones and those registered by hand."""
+    return {**_installed()[0], **_registered}
+
+
+def unavailable_tasks() -> dict[str, str]:
+    """Installed tasks that cannot be imported here, by name, with the reason (e.g. a missing dependency)."""
+    return {name: reason for name, reason in _installed()[1].items() if name not in _registered}
 
 
 class UnknownTaskError(KeyError):
@@ -109,6 +121,8 @@ class UnknownTaskError(KeyError):
 
 def get_task(name: str) -> Task:
     known = tasks()
-    if name not in known:
-        raise UnknownTaskError(f"unknown task {name!r}; known tasks: {', '.join(sorted(known)) or 'none'}")
-    return known[name]
+    if name in known:
+        return known[name]
+    if name in (unavailable := unavailable_tasks()):
+        raise UnknownTaskError(f"task {name!r} is installed but unusable here: {unavailable[name]}")
+    raise UnknownTaskError(f"unknown task {name!r}; known tasks: {', '.join(sorted(known)) or 'none'}")

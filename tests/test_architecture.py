@@ -1,6 +1,7 @@
 """The core names no task: tasks are records in a registry, and a third one needs no change to common/."""
 
 import ast
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
@@ -78,4 +79,35 @@ def test_a_checkpoint_of_an_unregistered_task_is_refused_by_name(tmp_path):
     checkpoint["captra"]["task"] = "speech"
     torch.save(checkpoint, tmp_path / "speech.ckpt")
     with pytest.raises(CheckpointError, match=r"speech.ckpt: unknown task 'speech'; known tasks: .*translation"):
+        load_module(tmp_path / "speech.ckpt")
+
+
+@pytest.fixture
+def broken_speech_task(monkeypatch):
+    """An installed task `speech` whose package cannot be imported (as a task with a missing dependency)."""
+    installed = task_registry.entry_points(group=task_registry.ENTRY_POINT_GROUP)
+    broken = EntryPoint("speech", "captra_missing_speech.task:TASK", task_registry.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(task_registry, "entry_points", lambda group: [*installed, broken])
+    task_registry._installed.cache_clear()
+    yield
+    task_registry._installed.cache_clear()
+
+
+def test_a_task_that_cannot_be_imported_leaves_the_others_working_and_is_named_when_used(
+        broken_speech_task, capsys, tmp_path):
+    assert {"translation", "captioning"} <= set(tasks()) and "speech" not in tasks()
+    reason = "captra_missing_speech.task:TASK cannot be imported: ModuleNotFoundError: No module named 'captra_missing_speech'"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0 and "  translate " in out and f"unusable here: speech: {reason}" in out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["transcribe", "audio.wav"])
+    assert exit_info.value.code == 2 and f"unknown command 'transcribe'; installed tasks that cannot be imported " \
+        f"here (their commands are missing): speech: {reason}" in capsys.readouterr().err
+    checkpoint = torch.load(FIXTURES / "legacy_translation.ckpt", weights_only=True)
+    checkpoint["captra"]["task"] = "speech"
+    torch.save(checkpoint, tmp_path / "speech.ckpt")
+    with pytest.raises(CheckpointError, match=r"speech.ckpt: task 'speech' is installed but unusable here: "
+                                              r"captra_missing_speech.task:TASK cannot be imported"):
         load_module(tmp_path / "speech.ckpt")
