@@ -263,8 +263,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     if words[0] in commands:
         sys.exit(run_inference(commands[words[0]], words[1:]))
-    if words[0] not in TRAINER_COMMANDS and not words[0].startswith("-") and unavailable_tasks():
-        reasons = "; ".join(f"{name}: {reason}" for name, reason in sorted(unavailable_tasks().items()))
+    unusable = unavailable_tasks()
+    if words[0] not in TRAINER_COMMANDS and not words[0].startswith("-") and unusable:
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in sorted(unusable.items()))
         print(f"captra: unknown command {words[0]!r}; installed tasks that cannot be imported here (their commands "
               f"are missing): {reasons}", file=sys.stderr)
         sys.exit(2)
