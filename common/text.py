@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence
+from functools import cached_property
+from typing import Any, Iterable, Literal, Sequence
 
 from captra.common.tokenizers import SentencePieceTokenizer, Tokenizer, WordTokenizer, tokenizer_from_state
 from captra.common.vocab import Vocabulary
@@ -20,16 +21,15 @@ class TextPipeline:
     @classmethod
     def build(
         cls,
-        sentences: Sequence[str],
+        sentences: Iterable[str],
         kind: TokenizerKind = "sentencepiece",
         vocab_size: int = 8000,
         min_freq: int = 1,
         lowercase: bool = False,
     ) -> "TextPipeline":
-        """Fit a tokenizer and vocabulary on training sentences."""
+        """Fit a tokenizer and vocabulary on training sentences (any iterable: a stream is read once)."""
         if kind == "sentencepiece":
-            texts = [s.lower() for s in sentences] if lowercase else sentences
-            tokenizer = SentencePieceTokenizer.train(texts, vocab_size)
+            tokenizer = SentencePieceTokenizer.train(sentences, vocab_size, lowercase=lowercase)
             return cls(tokenizer, Vocabulary(tokenizer.pieces()))
         if kind == "word":
             word_tokenizer = WordTokenizer(lowercase=lowercase)
@@ -41,6 +41,17 @@ class TextPipeline:
 
     def encode(self, text: str) -> list[int]:
         return self.vocab.encode(self.tokenizer.tokenize(text))
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        """`encode` of many texts. A SentencePiece vocabulary is its model's piece list in id order, so the model's
+        own ids are the vocabulary's (unknown pieces are <unk> in both): one call encodes them all."""
+        if self._vocab_is_piece_list:
+            return self.tokenizer.piece_ids(texts)
+        return [self.encode(text) for text in texts]
+
+    @cached_property
+    def _vocab_is_piece_list(self) -> bool:
+        return isinstance(self.tokenizer, SentencePieceTokenizer) and self.vocab.itos == self.tokenizer.pieces()
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.detokenize(self.vocab.decode(ids))

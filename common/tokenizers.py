@@ -60,24 +60,28 @@ class WordTokenizer:
 
 
 class SentencePieceTokenizer:
-    """SentencePiece subwords; the model travels as bytes inside the checkpoint."""
+    """SentencePiece subwords; the model travels as bytes inside the checkpoint. With `lowercase`, text is
+    lowercased before it is split (the model was trained on lowercased text)."""
 
-    def __init__(self, model: bytes) -> None:
+    def __init__(self, model: bytes, lowercase: bool = False) -> None:
         self.model = model
+        self.lowercase = lowercase
         self.processor = spm.SentencePieceProcessor(model_proto=model)
 
     @classmethod
     def train(
-        cls, sentences: Iterable[str], vocab_size: int, model_type: str = "unigram"
+        cls, sentences: Iterable[str], vocab_size: int, model_type: str = "unigram", lowercase: bool = False
     ) -> "SentencePieceTokenizer":
-        """Train on `sentences`; ids 0-3 are our special tokens, so the piece list is the vocabulary."""
+        """Train on `sentences` (lowercased first with `lowercase`); ids 0-3 are our special tokens, so the piece
+        list is the vocabulary."""
         buffer = io.BytesIO()
+        texts = (s.lower() for s in sentences) if lowercase else sentences
         try:
-            cls._train_into(buffer, sentences, vocab_size, model_type)
+            cls._train_into(buffer, texts, vocab_size, model_type)
         except RuntimeError as error:  # sentencepiece reports bad settings as RuntimeError("INTERNAL: ...")
             reason = str(error).split("] ")[-1].split(". Increase")[0]
             raise DataError(f"sentencepiece cannot be trained with vocab_size={vocab_size}: {reason}") from error
-        return cls(buffer.getvalue())
+        return cls(buffer.getvalue(), lowercase)
 
     @staticmethod
     def _train_into(buffer: io.BytesIO, sentences: Iterable[str], vocab_size: int, model_type: str) -> None:
@@ -99,13 +103,18 @@ class SentencePieceTokenizer:
         return [self.processor.id_to_piece(i) for i in range(self.processor.get_piece_size())]
 
     def tokenize(self, text: str) -> list[str]:
-        return self.processor.encode(text, out_type=str)
+        return self.processor.encode(text.lower() if self.lowercase else text, out_type=str)
+
+    def piece_ids(self, texts: list[str]) -> list[list[int]]:
+        """The pieces' ids of many texts in one call (sentencepiece's own ids: unknown pieces get <unk>'s)."""
+        return self.processor.encode([t.lower() for t in texts] if self.lowercase else texts, out_type=int)
 
     def detokenize(self, tokens: list[str]) -> str:
         return self.processor.decode_pieces(tokens)
 
     def to_state(self) -> dict[str, Any]:
-        return {"kind": "sentencepiece", "model": self.model}
+        # "lowercase" only when set: the state of a model without it stays as checkpoints have always stored it
+        return {"kind": "sentencepiece", "model": self.model, **({"lowercase": True} if self.lowercase else {})}
 
 
 def tokenizer_from_state(state: dict[str, Any]) -> Tokenizer:
@@ -113,5 +122,5 @@ def tokenizer_from_state(state: dict[str, Any]) -> Tokenizer:
     if state["kind"] == "word":
         return WordTokenizer(lowercase=state["lowercase"])
     if state["kind"] == "sentencepiece":
-        return SentencePieceTokenizer(state["model"])
+        return SentencePieceTokenizer(state["model"], state.get("lowercase", False))
     raise ValueError(f"unknown tokenizer kind {state['kind']!r}")

@@ -54,3 +54,23 @@ def test_sentencepiece_training_is_deterministic_and_maps_unseen_characters_to_u
     assert first.vocab == second.vocab
     assert first.tokenizer.to_state() == second.tokenizer.to_state()
     assert UNK_ID in first.encode("Ωμέγα 漢字")
+
+
+def test_a_lowercasing_sentencepiece_pipeline_lowercases_what_it_encodes_and_says_so_in_its_state():
+    pipeline = TextPipeline.build(CORPUS, kind="sentencepiece", vocab_size=60, lowercase=True)
+    assert UNK_ID not in pipeline.encode("A MAN, EATING AN APPLE.")  # capitals were <unk> when only training lowercased
+    assert pipeline.encode("A MAN, EATING") == pipeline.encode("a man, eating")
+    assert TextPipeline.from_state(pipeline.to_state()).encode("TWO DOGS") == pipeline.encode("two dogs")
+    cased = TextPipeline.build(CORPUS, kind="sentencepiece", vocab_size=60)
+    assert "lowercase" not in cased.to_state()["tokenizer"]  # states of cased models stay as checkpoints store them
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=30), max_size=8))
+def test_encoding_a_batch_equals_encoding_each_text(texts):
+    for pipeline in (SENTENCEPIECE, WORDS):
+        assert pipeline.encode_batch(texts) == [pipeline.encode(text) for text in texts]
+
+
+SENTENCEPIECE = TextPipeline.build(CORPUS, kind="sentencepiece", vocab_size=60)
+WORDS = TextPipeline.build(CORPUS, kind="word")
