@@ -33,7 +33,7 @@ from _setup import Stopwatch, benchmark_parser, build, matmul_flops_per_s, metad
 from captra.common.memory import Memory, padding_mask
 from captra.common.precision import fused_rnn_precision
 from captra.common.vocab import PAD_ID
-from captra.translation.data import collate
+from captra.common.batching import already_collated
 
 
 def straightforward_loss(module, batch) -> torch.Tensor:
@@ -108,7 +108,7 @@ def main() -> None:
     generator = torch.Generator().manual_seed(0)
     random_batches = [move_data_to_device(b, device) for b in itertools.islice(
         iter(DataLoader(data.datasets["train"], batch_size=data.batch_size, shuffle=True, generator=generator,
-                        collate_fn=collate)), args.batches)]
+                        collate_fn=already_collated)), args.batches)]
     result: dict[str, object] = {"benchmark": "training_throughput", "configs": args.configs, "batches": args.batches,
                                  "batch_size": data.batch_size, "device": str(device), "bf16": args.bf16,
                                  "compile": args.compile}

@@ -33,11 +33,16 @@ class CaptionedImage:
     captions: list[str]  # normalised reference captions
 
 
-def read_flickr8k(data_dir: Path, split: str, image_dir: Path) -> list[CaptionedImage]:
-    """One split of the Flickr8k files, in the order of its split list."""
+def flickr8k_files(data_dir: Path, split: str) -> tuple[Path, Path]:
+    """The captions file and the split's image list of the Flickr8k files."""
     if split not in FLICKR8K_SPLIT_FILES:
         raise DataError(f"{data_dir}: Flickr8k has no split {split!r}; expected one of {', '.join(FLICKR8K_SPLIT_FILES)}")
-    token_path = data_dir / "Flickr8k.token.txt"
+    return data_dir / "Flickr8k.token.txt", data_dir / FLICKR8K_SPLIT_FILES[split]
+
+
+def read_flickr8k(data_dir: Path, split: str, image_dir: Path) -> list[CaptionedImage]:
+    """One split of the Flickr8k files, in the order of its split list."""
+    token_path, list_path = flickr8k_files(data_dir, split)
     captions: dict[str, list[str]] = defaultdict(list)
     for number, line in enumerate(read_lines(token_path), start=1):
         if not line.strip():
@@ -48,7 +53,7 @@ def read_flickr8k(data_dir: Path, split: str, image_dir: Path) -> list[Captioned
             raise DataError(f"{token_path}:{number}: expected '<image>#<n><TAB><caption>', got {line[:60]!r}")
         if normalize_caption(caption):
             captions[name].append(normalize_caption(caption))
-    names = [n.strip() for n in read_lines(data_dir / FLICKR8K_SPLIT_FILES[split]) if n.strip()]
+    names = [n.strip() for n in read_lines(list_path) if n.strip()]
     return [CaptionedImage(image_dir / name, captions.get(name, [])) for name in names]
 
 

@@ -8,34 +8,31 @@ validation and test see every image once, scored against all of its references.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
+import lightning as L
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from captra.captioning.corpus import CaptionedImage, read_flickr8k, read_karpathy
+from captra.captioning.captions import CaptionSource, PreparedCaptions, PreparedCaptionSplit
+from captra.captioning.corpus import CaptionedImage, flickr8k_files, read_flickr8k, read_karpathy
 from captra.captioning.encoder import ImageEncoder
-from captra.captioning.features import FeatureStore, cached_features, default_cache_dir
+from captra.captioning.features import FeatureStore, cached_features
 from captra.captioning.images import image_transform, load_image
-from captra.common.batching import pad
+from captra.common.batching import already_collated
+from captra.common.corpus_encoding import default_num_proc
+from captra.common.corpus_stats import column_summary
 from captra.common.datamodule import SplitDataModule
+from captra.common.prepared_folder import default_cache_dir
 from captra.common.text import TextPipeline
 from captra.common.textfile import DataError
 from captra.common.vocab import BOS_ID, EOS_ID
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class CaptionExample:
-    id: int  # training: caption number (image number when per image); evaluation: image number in the split
-    row: int  # image number in the split
-    tgt: list[int]  # <s> caption ids </s>
-    references: list[str]  # normalised reference captions (evaluation; training per image)
 
 
 class ImageFiles:
@@ -48,49 +45,44 @@ class ImageFiles:
         return self.transform(load_image(self.paths[row]))
 
 
-@dataclass
-class CaptionItems:
-    """A batch's examples with their image inputs already stacked, (B, ...)."""
-
-    examples: list[CaptionExample]
-    inputs: Tensor
-    input_name: str  # "features" | "images"
-
-
 class CaptionDataset(Dataset):
-    """Examples with their image input: `images` from files or `features` from the cache."""
+    """Examples of a prepared split, each a caption (`captions`, rows of its caption column) of an image
+    (`images`, rows of the split's images) with an id; `with_references`: examples carry all of their image's
+    references. The image input is `images` from files or `features` from the cache. A batch is read in one
+    call (`__getitems__`): the captions out of their memory map, cached features in one copy out of theirs."""
 
-    def __init__(self, examples: list[CaptionExample], source: FeatureStore | ImageFiles) -> None:
-        self.examples, self.source = examples, source
+    def __init__(self, split: PreparedCaptionSplit, captions: np.ndarray, images: np.ndarray, ids: np.ndarray,
+                 with_references: bool, source: FeatureStore | ImageFiles) -> None:
+        self.split, self.captions, self.images, self.ids = split, captions, images, ids
+        self.with_references, self.source = with_references, source
         self.input_name = "features" if isinstance(source, FeatureStore) else "images"
 
     def __len__(self) -> int:
-        return len(self.examples)
+        return len(self.ids)
 
-    def __getitem__(self, index: int) -> tuple[CaptionExample, Tensor, str]:
-        example = self.examples[index]
-        return example, self.source[example.row], self.input_name
+    @cached_property
+    def lengths(self) -> np.ndarray:
+        """(N,) caption lengths with <s> and </s>: what training batches are bucketed by."""
+        return self.split.columns["caption"].lengths[self.captions] + 2
 
-    def __getitems__(self, indices: list[int]) -> CaptionItems:
-        """A whole batch at once (DataLoader asks so): cached features are one copy out of the memory map."""
-        examples = [self.examples[index] for index in indices]
-        rows = [example.row for example in examples]
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.__getitems__([index])
+
+    def __getitems__(self, indices: list[int]) -> dict[str, Any]:
+        """A batch: ids (B,), images (B, 3, H, W) or features (B, S, C), tgt (B, T) with <s> </s>, references [[str]]."""
+        positions = np.asarray(indices, dtype=np.int64)
+        images = self.images[positions]
         if isinstance(self.source, FeatureStore):
-            inputs = self.source.rows(rows)  # (B, S, C)
+            inputs = self.source.rows(images.tolist())  # (B, S, C)
         else:
-            inputs = torch.stack([self.source[row] for row in rows])  # (B, 3, H, W)
-        return CaptionItems(examples, inputs, self.input_name)
-
-
-def collate(items: CaptionItems) -> dict[str, Any]:
-    """A batch read by `CaptionDataset.__getitems__` -> ids (B,), images (B, 3, H, W) or features (B, S, C),
-    tgt (B, T), references [[str]]."""
-    return {
-        "ids": torch.tensor([e.id for e in items.examples], dtype=torch.long),
-        items.input_name: items.inputs,
-        "tgt": pad([e.tgt for e in items.examples]),
-        "references": [e.references for e in items.examples],
-    }
+            inputs = torch.stack([self.source[row] for row in images.tolist()])  # (B, 3, H, W)
+        references = self.split.references(images) if self.with_references else [[] for _ in indices]
+        return {
+            "ids": torch.from_numpy(self.ids[positions].astype(np.int64)),
+            self.input_name: inputs,
+            "tgt": self.split.columns["caption"].padded(self.captions[positions], prefix=(BOS_ID,), suffix=(EOS_ID,)),
+            "references": references,
+        }
 
 
 class CaptioningDataModule(SplitDataModule):
@@ -109,13 +101,17 @@ class CaptioningDataModule(SplitDataModule):
         num_workers: DataLoader worker processes that decode images (also used to build the feature cache).
             Loaders over cached features read in the main process: a batch is one copy out of the memory
             map, and handing a 13 MB batch between processes costs more than reading it (5x slower, measured).
-        cache_dir: feature cache folder (default: $XDG_CACHE_HOME/captra/features).
+        cache_dir: where prepared captions (`corpora/`) and feature caches (`features/`) live (default:
+            $XDG_CACHE_HOME/captra, i.e. ~/.cache/captra); on a cluster, a folder every node sees.
         cache_features: with a frozen encoder, read cached region features (else run the CNN every step).
         seed: seed of the batch order.
+        num_proc: processes that tokenize captions being prepared (default: the cores this process may use).
     The image encoder (and so whether features are cached) comes from the model: `captra fit` attaches it.
+    Captions are prepared once per corpus (`captra prepare -c CONFIG` does it ahead of training, with the
+    feature caches); under DDP every rank computes the features of its share of the images into one cache.
     """
 
-    collate_fn = staticmethod(collate)
+    collate_fn = staticmethod(already_collated)
 
     def __init__(
         self,
@@ -132,6 +128,7 @@ class CaptioningDataModule(SplitDataModule):
         cache_dir: str | None = None,
         cache_features: bool = True,
         seed: int = 0,
+        num_proc: int | None = None,
     ) -> None:
         super().__init__()
         self.data_dir = Path(data_dir)
@@ -144,6 +141,7 @@ class CaptioningDataModule(SplitDataModule):
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.cache_features = cache_features
         self.seed = seed
+        self.num_proc = num_proc or default_num_proc()
         self.encoder: ImageEncoder | None = None
         self.train_per_image = False  # one training example per image with all its references (set from the model)
         self.datasets: dict[str, CaptionDataset] = {}
@@ -154,13 +152,20 @@ class CaptioningDataModule(SplitDataModule):
             return read_karpathy(self.annotations, split, self.image_dir)
         return read_flickr8k(self.data_dir, split, self.image_dir)
 
+    def split_files(self, split: str) -> list[Path]:
+        """The annotation files a split is read from."""
+        return [self.annotations] if self.annotations is not None else list(flickr8k_files(self.data_dir, split))
+
     @cached_property
+    def captions(self) -> PreparedCaptions:
+        """The prepared vocabulary (fitted on first use) and splits of this corpus."""
+        source = CaptionSource(self.read_split, self.split_files, self.image_dir, str(self.annotations or self.data_dir))
+        return PreparedCaptions(source, self.min_freq, self.cache_dir, self.num_proc)
+
+    @property
     def pipelines(self) -> dict[str, TextPipeline]:
-        """The caption vocabulary, from the training captions (deterministic on every rank)."""
-        captions = [c for image in self.read_split("train") for c in image.captions]
-        if not captions:
-            raise DataError(f"{self.annotations or self.data_dir}: the training split has no captions")
-        return {"tgt": TextPipeline.build(captions, kind="word", vocab_size=1_000_000, min_freq=self.min_freq)}
+        """The caption vocabulary, from the training captions (prepared once, read by every rank)."""
+        return {"tgt": self.captions.pipeline}
 
     @property
     def text(self) -> dict[str, dict]:
@@ -193,7 +198,8 @@ class CaptioningDataModule(SplitDataModule):
         """The image input of a split and the unreadable images {row: reason}."""
         assert self.encoder is not None
         if self.uses_cache:
-            store = cached_features(self.encoder, paths, self.cache_dir, self.eval_batch_size, self.num_workers)
+            store = cached_features(self.encoder, paths, self.cache_dir / "features", self.eval_batch_size,
+                                    self.num_workers)
             return store, store.bad
         bad = {}
         for row, path in enumerate(paths):  # fail early, by name, rather than inside a worker
@@ -204,43 +210,75 @@ class CaptioningDataModule(SplitDataModule):
         return ImageFiles(paths, image_transform(self.encoder.spec, augment=split == "train")), bad
 
     def prepare_data(self) -> None:
-        """Build the feature caches once (on the first process of each node)."""
-        self._attach_from_trainer()
-        if self.uses_cache:
-            for split in self.stage_splits(self.trainer.state.fn.value if self.trainer else "fit"):
-                cached_features(self.encoder, [i.path for i in self.read_split(split)], self.cache_dir,
-                                self.eval_batch_size, self.num_workers)
+        """Prepare the captions of the stage once (on the first process of each node; the others wait). The
+        feature caches are built in `setup`, by every rank together."""
+        for split in self.stage_splits(self.trainer.state.fn.value if self.trainer else "fit"):
+            self.captions.prepare_split(split)
 
-    def build_dataset(self, split: str) -> CaptionDataset:
-        images = self.read_split(split)
-        source, bad = self._source(split, [image.path for image in images])
+    @staticmethod
+    def readable(split: PreparedCaptionSplit, bad: dict[int, str]) -> np.ndarray:
+        """(images,) bool: the images that are not in `bad`."""
+        readable = np.ones(split.images, dtype=bool)
+        readable[list(bad)] = False
+        return readable
+
+    def usable_captions(self, split: PreparedCaptionSplit, bad: dict[int, str]) -> tuple[np.ndarray, int]:
+        """The training captions (rows) of readable images with at most `max_length` words, and how many were
+        dropped for their length."""
+        lengths = split.columns["caption"].lengths
+        usable = self.readable(split, bad)[split.caption_image]
+        too_long = usable & (lengths > self.max_length)
+        return np.flatnonzero(usable & ~too_long), int(too_long.sum())
+
+    def build_dataset(self, name: str) -> CaptionDataset:
+        split = self.captions.prepare_split(name)
+        source, bad = self._source(name, split.paths())
         for reason in list(bad.values())[:20]:
             log.warning("skipped image: %s", reason)
         if bad:
-            log.warning("%s: skipped %d unreadable images of %d", split, len(bad), len(images))
-        text = self.pipelines["tgt"]
-        examples: list[CaptionExample] = []
-        too_long = 0
-        for row, image in enumerate(images):
-            if row in bad or not image.captions:
-                continue
-            if split != "train" or self.train_per_image:
-                examples.append(CaptionExample(row, row, [BOS_ID, *text.encode(image.captions[0]), EOS_ID], image.captions))
-                continue
-            for caption in image.captions:
-                ids = text.encode(caption)
-                if len(ids) > self.max_length:
-                    too_long += 1
-                    continue
-                examples.append(CaptionExample(len(examples), row, [BOS_ID, *ids, EOS_ID], []))
-        if too_long:
-            log.warning("%s: dropped %d captions longer than %d words", split, too_long, self.max_length)
-        if not examples:
-            raise DataError(f"{self.annotations or self.data_dir}: split {split!r} has no usable images with captions")
-        return CaptionDataset(examples, source)
+            log.warning("%s: skipped %d unreadable images of %d", name, len(bad), split.images)
+        if name != "train" or self.train_per_image:  # every usable image once, with all its references
+            first = split.first_captions()
+            images = np.flatnonzero(self.readable(split, bad) & (first >= 0))
+            dataset = CaptionDataset(split, first[images], images, images, True, source)
+        else:
+            captions, too_long = self.usable_captions(split, bad)
+            if too_long:
+                log.warning("%s: dropped %d captions longer than %d words", name, too_long, self.max_length)
+            dataset = CaptionDataset(split, captions, split.caption_image[captions].astype(np.int64),
+                                     np.arange(len(captions)), False, source)
+        if not len(dataset):
+            raise DataError(f"{self.annotations or self.data_dir}: split {name!r} has no usable images with captions")
+        return dataset
 
     def setup(self, stage: str | None = None) -> None:
         self._attach_from_trainer()
         for split in self.stage_splits(stage):
             if split not in self.datasets:
                 self.datasets[split] = self.build_dataset(split)
+
+    def describe(self, model: L.LightningModule | None = None) -> str:
+        """Prepare the captions of every configured split and, for a model with a frozen image encoder, the
+        feature caches; say what is in them (`captra prepare`)."""
+        if model is not None and self.encoder is None and isinstance(getattr(model, "encoder", None), ImageEncoder):
+            self.attach(model.encoder)
+        lines = [f"prepared captions: {self.captions.folder}",
+                 f"vocabulary: {len(self.captions.pipeline.vocab):,} words seen at least {self.min_freq} times "
+                 f"in the {self.captions.vocabulary_meta['captions']:,} training captions (data.min_freq)"]
+        for name in dict.fromkeys(["train", self.val_split, self.test_split]):
+            split = self.captions.prepare_split(name)
+            counts = split.caption_counts()
+            lines.append(f"{name}: {split.images:,} images, {int(counts.sum()):,} captions "
+                         f"({int((counts == 0).sum()):,} images without one)")
+            bad: dict[int, str] = {}
+            if self.uses_cache:
+                store = cached_features(self.encoder, split.paths(), self.cache_dir / "features", self.eval_batch_size,
+                                        self.num_workers)
+                bad = store.bad
+                lines.append(f"  features: {store.path} ({len(bad):,} unreadable images)")
+            rows, too_long = self.usable_captions(split, bad)
+            if name == "train":
+                lines.append(f"  kept {len(rows):,} captions, dropped {too_long:,} longer than {self.max_length} words "
+                             f"(data.max_length)")
+            lines.append(column_summary("words", split.meta["columns"]["caption"], split.columns["caption"].lengths[rows]))
+        return "\n".join(lines)

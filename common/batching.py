@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any, Callable, Iterable, Iterator, Sequence, Sized
 
+import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler, Sampler
 
@@ -53,18 +54,25 @@ class BucketBatchSampler(BatchSampler):
     def __iter__(self) -> Iterator[list[int]]:
         rank, world = self._world()
         size = self.batch_size * world  # the global batch
-        indices = list(self.sampler)
-        batches: list[list[int]] = []
-        for start in range(0, len(indices), size * self.pool_factor):
-            pool = sorted(indices[start : start + size * self.pool_factor], key=lambda i: self.lengths[i])
-            batches.extend(pool[i : i + size] for i in range(0, len(pool), size))
+        # numpy, not Python lists: an epoch of millions of examples costs a few arrays, not an object per index
+        order = self.sampler.permutation() if isinstance(self.sampler, EpochRandomSampler) else np.fromiter(self.sampler, np.int64)
+        lengths = np.asarray(self.lengths)
+        pool_size = size * self.pool_factor
+        for start in range(0, len(order), pool_size):  # each pool sorted by length, stably
+            pool = order[start : start + pool_size]
+            order[start : start + pool_size] = pool[np.argsort(lengths[pool], kind="stable")]
+        total = len(order)
+        bounds = [(start, min(start + size, pool + pool_size, total))  # batches: slices of a sorted pool
+                  for pool in range(0, total, pool_size) for start in range(pool, min(pool + pool_size, total), size)]
         if self.drop_last:
-            batches = [batch for batch in batches if len(batch) == size]
+            bounds = [(s, e) for s, e in bounds if e - s == size]
         epoch = getattr(self.sampler, "epoch", self.epoch)  # the sampler's epoch, as Lightning sets it, if it has one
-        random.Random(self.seed + epoch).shuffle(batches)
+        random.Random(self.seed + epoch).shuffle(bounds)
         self.epoch += 1
         skip, self.skip = self.skip, 0
-        return iter((batch * world)[: max(len(batch), world)][rank::world] for batch in batches[skip:])
+        for start, end in bounds[skip:]:
+            batch = order[start:end].tolist()
+            yield (batch * world)[: max(len(batch), world)][rank::world]
 
 
 class ShardSampler(Sampler[int]):
@@ -95,9 +103,18 @@ class EpochRandomSampler(RandomSampler):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __iter__(self) -> Iterator[int]:
+    def permutation(self) -> np.ndarray:
+        """This epoch's order as one int64 array."""
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        return iter(torch.randperm(len(self.data_source), generator=generator).tolist())
+        return torch.randperm(len(self.data_source), generator=generator).numpy()
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.permutation().tolist())
+
+
+def already_collated(batch: Any) -> Any:
+    """The collate function of datasets whose `__getitems__` returns the finished batch."""
+    return batch
 
 
 def pad(sequences: Sequence[Sequence[int]]) -> torch.Tensor:

@@ -5,6 +5,7 @@
     captra caption IMAGE [IMAGE ...] --ckpt run.ckpt [--beam 3] [--attention-map OUT.png]
     captra report --ckpt run.ckpt [--ckpt other.ckpt] --split test --out reports/NAME
     captra average last.ckpt best-a.ckpt best-b.ckpt --out averaged.ckpt
+    captra prepare -c configs/translation/base.yaml -c configs/translation/multi30k_en_de.yaml
 The inference commands come from the registered tasks (captra.common.task); report and average are the core's.
 Also runnable as `python -m captra ...`.
 """
@@ -40,6 +41,8 @@ TRAINER_COMMANDS = {
     "test": "score a checkpoint (--ckpt_path) on the configured test split",
     "predict": "decode the configured test split with a checkpoint (--ckpt_path)",
 }
+PREPARE_HELP = ("prepare a config's corpus ahead of training (-c base.yaml -c overlay.yaml): tokenize it once into "
+                "the cache folder, and print its statistics")
 REPORT = InferenceCommand("report", report_command.HELP, report_command.add_arguments, report_command.run)
 AVERAGE = InferenceCommand("average", average_command.HELP, average_command.add_arguments, average_command.run)
 
@@ -55,6 +58,7 @@ def top_level_help(commands: dict[str, InferenceCommand]) -> str:
              "Attention LSTM encoder-decoders: train, serve and evaluate them.", "",
              "training and scoring (LightningCLI, configs with -c):"]
     lines += [f"  {name:<10} {text}" for name, text in TRAINER_COMMANDS.items()]
+    lines += [f"  {'prepare':<10} {PREPARE_HELP}"]
     lines += ["", "inference, evaluation and checkpoints:"]
     lines += [f"  {name:<10} {command.help}" for name, command in commands.items()]
     lines += ["", f"captra {captra.__version__}; tasks: {', '.join(sorted(tasks()))}"]
@@ -221,6 +225,25 @@ class CaptraCLI(LightningCLI):
         return trainer
 
 
+class PrepareCLI(CaptraCLI):
+    """`captra prepare -c CONFIG`: the config's data module (and model, whose settings some data depends on, such
+    as a captioner's image encoder for its feature caches) without a trainer; prepares and describes the corpus."""
+
+    def before_instantiate_classes(self) -> None:
+        pass
+
+    def instantiate_classes(self) -> None:
+        self.config_init = self.parser.instantiate_classes(self.config)
+        self.datamodule, self.model = self.config_init["data"], self.config_init["model"]
+
+
+def run_prepare(argv: list[str]) -> None:
+    cli = PrepareCLI(model_class=Seq2SeqModule, subclass_mode_model=True, datamodule_class=None, subclass_mode_data=True,
+                     parser_kwargs={"prog": "captra prepare", "description": PREPARE_HELP}, args=argv, run=False,
+                     auto_configure_optimizers=False)
+    print(cli.datamodule.describe(cli.model))
+
+
 def validates(trainer_config: Any) -> bool:
     """Whether a trainer configuration runs validation (`limit_val_batches: 0` turns it off)."""
     return trainer_config.get("limit_val_batches") not in (0, 0.0)
@@ -264,13 +287,16 @@ def main(argv: list[str] | None = None) -> None:
     if words[0] in commands:
         sys.exit(run_inference(commands[words[0]], words[1:]))
     unusable = unavailable_tasks()
-    if words[0] not in TRAINER_COMMANDS and not words[0].startswith("-") and unusable:
+    if words[0] not in [*TRAINER_COMMANDS, "prepare"] and not words[0].startswith("-") and unusable:
         reasons = "; ".join(f"{name}: {reason}" for name, reason in sorted(unusable.items()))
         print(f"captra: unknown command {words[0]!r}; installed tasks that cannot be imported here (their commands "
               f"are missing): {reasons}", file=sys.stderr)
         sys.exit(2)
     try:
-        run_lightning(argv)
+        if words[0] == "prepare":
+            run_prepare(words[1:])
+        else:
+            run_lightning(argv)
     except (CheckpointError, DataError) as error:
         print(f"captra: error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -14,13 +14,18 @@ class SplitDataModule(L.LightningDataModule):
     """Training batches bucketed by target length (resumable, split across DDP ranks) and evaluation
     batches sharded across ranks without duplicates.
 
-    A subclass fills `self.datasets` (split name -> dataset whose `.examples` have `.tgt`) in `setup`,
-    sets `collate_fn`, and has `batch_size`, `eval_batch_size`, `num_workers`, `seed`, `val_split`,
-    `test_split` attributes.
+    A subclass fills `self.datasets` (split name -> dataset with a `lengths` array: what training batches are
+    bucketed by) in `setup`, sets `collate_fn`, and has `batch_size`, `eval_batch_size`, `num_workers`, `seed`,
+    `val_split`, `test_split` attributes; `describe` prepares its corpus and says what is in it (`captra prepare`).
     """
 
     collate_fn: Callable[[list[Any]], dict[str, Any]]
     datasets: dict[str, Dataset]
+
+    def describe(self, model: L.LightningModule | None = None) -> str:
+        """Prepare every configured split ahead of training, for `model` where the data depends on its settings,
+        and say what is in it."""
+        raise NotImplementedError(f"{type(self).__name__} prepares nothing ahead of training")
 
     def stage_splits(self, stage: str | None) -> list[str]:
         """The splits a Lightning stage needs."""
@@ -39,8 +44,7 @@ class SplitDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         dataset = self.datasets["train"]
-        lengths = [len(e.tgt) for e in dataset.examples]
-        return bucketed_train_loader(dataset, lengths, self.batch_size, self.seed, self.collate_fn,
+        return bucketed_train_loader(dataset, dataset.lengths, self.batch_size, self.seed, self.collate_fn,
                                      self.loader_workers, self.trainer, self.pin_memory)
 
     def _eval_loader(self, split: str) -> DataLoader:

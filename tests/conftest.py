@@ -1,5 +1,8 @@
 """Fixtures shared by several test files."""
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,3 +22,13 @@ def two_checkpoints(tmp_path_factory) -> tuple[Path, list[Path]]:
     best = sorted((folder / "run" / "version_0" / "checkpoints").glob("best-*.ckpt"))
     assert len(best) == 2  # the two best validations are kept
     return folder, best
+
+
+def pytest_configure(config) -> None:
+    """Prepared corpora and feature caches of the tests go to a folder of this test session (the default cache
+    folder is ~/.cache/captra); processes the tests start inherit it."""
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="captra-tests-cache-")
+
+
+def pytest_unconfigure(config) -> None:
+    shutil.rmtree(os.environ["XDG_CACHE_HOME"], ignore_errors=True)

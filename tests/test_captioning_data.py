@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from captra.captioning.corpus import normalize_caption, read_flickr8k, read_karpathy
-from captra.captioning.data import CaptioningDataModule, collate
+from captra.captioning.data import CaptioningDataModule
 from captra.captioning.encoder import ImageEncoder, ImageEncoderConfig
 from captra.common.textfile import DataError
 from tests.helpers import write_shapes_dataset
@@ -63,7 +63,7 @@ def test_training_sees_every_caption_and_evaluation_every_image_once(tmp_path):
     module.setup("fit")
     train, val = module.datasets["train"], module.datasets["val"]
     assert len(train) == 18 and len(val) == 9
-    assert all(len(e.references) == 2 for e in val.examples)
+    assert all(len(references) == 2 for references in val.split.references(val.images))
     batch = next(iter(module.val_dataloader()))
     assert batch["features"].shape == (5, 25, 256)  # frozen encoder: cached features, not images
     assert batch["references"][0] == ["a red circle on a white background", "there is one red circle here"]
@@ -100,12 +100,14 @@ def test_a_batch_read_at_once_equals_the_batch_of_single_reads(tmp_path, cache_f
     module.setup("fit")
     dataset = module.datasets["val"]
     indices = [4, 0, 7, 0]
-    batch, singles = collate(dataset.__getitems__(indices)), [dataset[i] for i in indices]
+    batch, singles = dataset.__getitems__(indices), [dataset[i] for i in indices]
     name = "features" if cache_features else "images"
-    assert batch[name].shape[0] == 4 and torch.equal(batch[name], torch.stack([x for _, x, _ in singles]))
-    assert batch["ids"].tolist() == [example.id for example, _, _ in singles]
-    assert batch["references"] == [example.references for example, _, _ in singles]
-    assert batch["tgt"][0, : len(singles[0][0].tgt)].tolist() == singles[0][0].tgt
+    assert batch[name].shape[0] == 4 and torch.equal(batch[name], torch.cat([single[name] for single in singles]))
+    assert batch["ids"].tolist() == [int(single["ids"]) for single in singles] == [4, 0, 7, 0]
+    assert batch["references"] == [single["references"][0] for single in singles]
+    for row, single in enumerate(singles):  # each caption, padded to the batch's longest
+        assert batch["tgt"][row, : single["tgt"].shape[1]].tolist() == single["tgt"][0].tolist()
+        assert batch["tgt"][row, single["tgt"].shape[1]:].eq(0).all()
 
 
 def test_unreadable_images_are_skipped_by_name_with_a_count(tmp_path, caplog):

@@ -144,8 +144,9 @@ def test_self_critical_training_sees_each_picture_once_with_all_its_captions(tra
                                  "--model.init_from", str(start), "--model.optimizer.lr", "0.0005",
                                  "--trainer.max_epochs", "6", "--trainer.check_val_every_n_epoch", "3",
                                  "--trainer.log_every_n_steps", "1"))
-    examples = cli.datamodule.datasets["train"].examples
-    assert len(examples) == 9 and all(len(example.references) == 2 for example in examples)  # 9 pictures, 2 captions each
+    train = cli.datamodule.datasets["train"]
+    batch = train.__getitems__(list(range(len(train))))
+    assert len(train) == 9 and all(len(references) == 2 for references in batch["references"])  # 9 pictures, 2 captions each
     assert cli.model.cider is not None and cli.model.cider.log_documents == pytest.approx(2.1972245773)  # log 9 pictures
     with open(folder / "scst" / "version_0" / "metrics.csv") as handle:
         rewards = [float(r["train/reward"]) for r in csv.DictReader(handle) if r.get("train/reward")]

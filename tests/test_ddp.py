@@ -3,6 +3,7 @@ distributed evaluation on a split whose size the world size does not divide."""
 
 import math
 
+import numpy as np
 import pytest
 
 from tests.helpers import run_captra, validation, write_reverse_corpus, write_shapes_dataset
@@ -56,20 +57,33 @@ def test_distributed_validation_equals_single_process_validation(translation_run
 
 
 def test_ddp_captioning_training_matches_one_process_with_the_global_batch(tmp_path):
+    """... and the ranks compute the feature cache together, each its share of the images, into the cache one
+    process computes."""
     write_shapes_dataset(tmp_path / "data")
     common = [
         "-c", "configs/captioning/base.yaml", "--data.data_dir", str(tmp_path / "data"),
-        "--data.cache_dir", str(tmp_path / "cache"), "--data.min_freq", "1", "--data.num_workers", "0",
+        "--data.min_freq", "1", "--data.num_workers", "0",
         "--data.eval_batch_size", "4", "--model.encoder.backbone", "timm:test_efficientnet",
         "--model.encoder.weights", "random", "--model.decoder.embedding_size", "16", "--model.decoder.hidden_size", "16",
         "--model.decoder.output_size", "16", "--model.decoder.attention_size", "16", "--model.decoder.dropout", "0",
         "--model.optimizer.lr", "0.01", "--trainer.max_epochs", "4", "--trainer.check_val_every_n_epoch", "2",
         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
     ]
-    ddp = run_captra("fit", *common, *DDP, "--data.batch_size", "3", "--trainer.default_root_dir", str(tmp_path / "ddp"))
-    single = run_captra("fit", *common, "--data.batch_size", "6", "--trainer.default_root_dir", str(tmp_path / "single"))
+    cache = ["--data.cache_dir", str(tmp_path / "cache")]
+    ddp = run_captra("fit", *common, *DDP, *cache, "--data.batch_size", "3", "--trainer.default_root_dir", str(tmp_path / "ddp"))
     assert ddp.returncode == 0, ddp.stderr[-3000:]
+    assert "rank 0 computes the CNN features of images 0-3 of 9 with 1 other process" in ddp.stderr
+    assert "rank 1 computes the CNN features of images 4-8 of 9 with 1 other process" in ddp.stderr
+    single = run_captra("fit", *common, *cache, "--data.batch_size", "6", "--trainer.default_root_dir", str(tmp_path / "single"))
     assert single.returncode == 0, single.stderr[-3000:]
+    alone = run_captra("prepare", *common, "--data.cache_dir", str(tmp_path / "cache-alone"))  # one process computes them
+    assert alone.returncode == 0 and "features: " in alone.stdout, alone.stderr[-3000:]
+    (together,) = (tmp_path / "cache" / "features").glob("*.npy")  # the splits share the nine pictures: one cache
+    (by_one,) = (tmp_path / "cache-alone" / "features").glob("*.npy")
+    assert together.name == by_one.name and not list(together.parent.glob("*partial*"))
+    # equal up to one float16 rounding step (a DDP rank computes with one thread, one process with two)
+    a, b = np.load(together), np.load(by_one)
+    assert np.all(np.abs(a - b) <= np.spacing(np.maximum(np.abs(a), np.abs(b)))) and np.mean(a == b) > 0.99
     assert_same_validations(validation(tmp_path / "ddp"), validation(tmp_path / "single"))
     cider = [validation(tmp_path / run, metric="val/cider") for run in ("ddp", "single")]
     assert_same_validations(*cider)  # every rank scores the gathered captions: CIDEr-D as one process

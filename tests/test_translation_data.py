@@ -47,7 +47,7 @@ def test_empty_and_overlong_training_pairs_are_dropped_with_a_count(tmp_path, ca
     (tmp_path / "train.tgt").write_text("b a\nx\nh g f e d c\nk\n\n")
     data = datamodule(tmp_path, max_length=4)
     data.setup("fit")
-    assert [e.id for e in data.datasets["train"].examples] == [0]
+    assert data.datasets["train"].rows.tolist() == [0]
     assert "dropped 3 pairs with an empty side and 1 longer than 4 tokens" in caplog.text
 
 
