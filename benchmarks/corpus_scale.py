@@ -3,9 +3,12 @@
 Multi30k's training split repeated K times (validation and test unchanged) is prepared with `captra prepare`
 and trained with `captra fit` of the small En->De config (limit_val_batches 0, `--steps` optimizer steps), once in
 one process and once as a 2-process DDP run on the CPU (gloo). Each command is timed as a whole, its start-up as
-process start -> first optimizer step (benchmarks/first_step_clock.py), its peak resident memory as the kernel's
-maxrss of the process (wait4), and the memory of a process tree as the sum of the processes' PSS (shared pages
-counted once, split between the processes that map them), sampled every 0.1 s from /proc/PID/smaps_rollup.
+process start -> first optimizer step (benchmarks/first_step_clock.py, which also records the process's resident
+memory when training starts: data and model ready, no batch's activations yet), its peak resident memory as the
+kernel's maxrss of the process (wait4), and the memory of a process tree as the sum of the processes' PSS (shared
+pages counted once, split between the processes that map them), sampled every 0.1 s from /proc/PID/smaps_rollup.
+The peak includes the activations of the longest batch the run happened to draw, so it varies by a few hundred MB
+between runs of the same code; the memory at the start of training is what the corpus costs.
 Training tokens/s is the median of the `train/tokens_per_s` windows of metrics.csv after the first.
 
 The code before prepared corpora (`--legacy-commit`, a git worktree made by the script) runs the same fit
@@ -108,7 +111,9 @@ def run(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> dict[s
               **{name: round(value, 1) for name, value in peaks.items()},
               "pss_per_process_mb": sorted((round(v, 1) for v in pss_by_pid.values() if v > 100), reverse=True)}
     if first_step.is_file():
-        result["startup_s"] = round(float(first_step.read_text()) - start, 2)
+        record = json.loads(first_step.read_text())
+        result["startup_s"] = round(record.pop("first_step_time") - start, 2)
+        result.update(record)
     return result
 
 

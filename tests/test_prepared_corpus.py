@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from captra.common import corpus_encoding, prepared_folder
 from captra.common.prepared_folder import Preparation, prepared
@@ -178,3 +179,16 @@ def test_stale_partials_of_dead_processes_are_removed_and_live_ones_kept(tmp_pat
         path.mkdir()
     assert prepared_folder.remove_dead_partials(final) == [dead]
     assert alive.exists() and elsewhere.exists()  # a live process's, or another host's: not ours to judge
+
+
+def test_loader_workers_read_the_same_batches_as_the_main_process(tmp_path):
+    write_reverse_corpus(tmp_path / "data", {"train": 200, "val": 6, "test": 5})
+    loaders = []
+    for workers in (0, 2):
+        data = data_module(tmp_path / "data", tmp_path / "cache", num_workers=workers, batch_size=16)
+        data.setup("fit")
+        loaders.append(list(data.train_dataloader()))
+    assert len(loaders[0]) == len(loaders[1]) == 13
+    for alone, worker in zip(*loaders):
+        assert all(torch.equal(alone[key], worker[key]) for key in ("ids", "src", "src_lengths", "tgt"))
+        assert alone["references"] == worker["references"]
