@@ -15,6 +15,7 @@ missing. Prints one JSON object.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import subprocess
 import sys
@@ -60,6 +61,7 @@ def main() -> None:
         target = args.arrow_lib or tempfile.mkdtemp(prefix="pyarrow-")
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", target, "pyarrow"], check=True)
         sys.path.insert(0, target)
+        importlib.invalidate_caches()  # the folder was looked into (empty) before pip filled it
         import pyarrow as pa
 
     split = Path(args.split)
@@ -74,7 +76,7 @@ def main() -> None:
         columns[name] = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(flat))
     table = pa.table(columns)
     with pa.OSFile(str(arrow_path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table, max_chunksize=1 << 20)
+        writer.write_table(table)  # one record batch: `take` then works on one array, not across chunks
     del table, columns
     result["arrow_write_s"] = round(time.perf_counter() - start, 2)
     ragged_bytes = sum(path.stat().st_size for name in COLUMNS for path in split.glob(f"{name}.*")

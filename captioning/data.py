@@ -194,12 +194,16 @@ class CaptioningDataModule(SplitDataModule):
     def loader_workers(self) -> int:
         return 0 if self.uses_cache else self.num_workers
 
+    def feature_store(self, paths: list[Path]) -> FeatureStore:
+        """The frozen encoder's cached features of these images (computed first if they are not cached)."""
+        assert self.encoder is not None
+        return cached_features(self.encoder, paths, self.cache_dir / "features", self.eval_batch_size, self.num_workers)
+
     def _source(self, split: str, paths: list[Path]) -> tuple[FeatureStore | ImageFiles, dict[int, str]]:
         """The image input of a split and the unreadable images {row: reason}."""
         assert self.encoder is not None
         if self.uses_cache:
-            store = cached_features(self.encoder, paths, self.cache_dir / "features", self.eval_batch_size,
-                                    self.num_workers)
+            store = self.feature_store(paths)
             return store, store.bad
         bad = {}
         for row, path in enumerate(paths):  # fail early, by name, rather than inside a worker
@@ -272,8 +276,7 @@ class CaptioningDataModule(SplitDataModule):
                          f"({int((counts == 0).sum()):,} images without one)")
             bad: dict[int, str] = {}
             if self.uses_cache:
-                store = cached_features(self.encoder, split.paths(), self.cache_dir / "features", self.eval_batch_size,
-                                        self.num_workers)
+                store = self.feature_store(split.paths())
                 bad = store.bad
                 lines.append(f"  features: {store.path} ({len(bad):,} unreadable images)")
             rows, too_long = self.usable_captions(split, bad)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -238,9 +239,11 @@ class PrepareCLI(CaptraCLI):
 
 
 def run_prepare(argv: list[str]) -> None:
-    cli = PrepareCLI(model_class=Seq2SeqModule, subclass_mode_model=True, datamodule_class=None, subclass_mode_data=True,
-                     parser_kwargs={"prog": "captra prepare", "description": PREPARE_HELP}, args=argv, run=False,
-                     auto_configure_optimizers=False)
+    with warnings.catch_warnings():  # the arguments after "prepare" are given, sys.argv holds the word as well
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+        cli = PrepareCLI(model_class=Seq2SeqModule, subclass_mode_model=True, datamodule_class=None, subclass_mode_data=True,
+                         parser_kwargs={"prog": "captra prepare", "description": PREPARE_HELP}, args=argv, run=False,
+                         auto_configure_optimizers=False)
     print(cli.datamodule.describe(cli.model))
 
 

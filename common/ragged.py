@@ -1,8 +1,9 @@
 """Ragged columns on disk: variable-length integer sequences (token ids) or strings, end to end in one flat
-memory-mapped array, with an offsets array (N + 1) and a lengths array (N), as fairseq's binarized datasets.
+array, with an offsets array (N + 1) and a lengths array (N), as fairseq's binarized datasets.
 
-A corpus of millions of sentences then costs no Python object per sentence: a batch is a few slices out of the
-memory map, and every process that opens the same files shares their pages (DDP ranks on one node).
+A corpus of millions of sentences then costs no Python object per sentence: batches are cut from the lengths
+(memory-mapped), a batch's rows are a few positional reads through the page cache, and every process that reads
+the same files shares those pages (DDP ranks on one node) without holding them in its own resident memory.
 """
 
 from __future__ import annotations

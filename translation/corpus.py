@@ -98,11 +98,6 @@ def masked_lines(path: Path, mask: np.ndarray) -> Iterator[str]:
     return (line for line, keep in zip(LineReader(path), mask) if keep)
 
 
-def _readers(spec: CorpusSpec, split: str) -> tuple[LineReader, LineReader]:
-    source, target = spec.paths(split)
-    return LineReader(source), LineReader(target)
-
-
 def _fraction(readers: tuple[LineReader, LineReader]) -> float:
     return sum(reader.position for reader in readers) / max(1, sum(reader.size for reader in readers))
 
@@ -172,7 +167,7 @@ class PreparedCorpus:
         folder, paths = self.split_folder(split), self.spec.paths(split)
 
         def build(preparation: Preparation) -> dict[str, Any]:
-            readers = _readers(self.spec, split)
+            readers = LineReader(paths[0]), LineReader(paths[1])
             columns = [Column("src", self.pipelines["src"]), Column("tgt", self.pipelines["tgt"]), Column("reference")]
             rows = ((source, target, target) for source, target in parallel_lines(*readers))
             start = time.perf_counter()
