@@ -303,6 +303,8 @@ class Seq2SeqModule(L.LightningModule):
         if not outputs:
             return
         metrics = self.score([hyp for hyp, _ in outputs], [refs for _, refs in outputs])
+        if prefix == "val" and not self.trainer.sanity_checking:
+            self._step_plateau_schedule(metrics[self.monitor.split("/", 1)[1]])
         nll = float(totals[0] / totals[1].clamp(min=1))  # per token, every example counted once
         # Every rank scored the same gathered outputs: the values agree, and the (trivial) sync keeps Lightning quiet.
         self.log(f"{prefix}/loss", nll, sync_dist=True)
@@ -347,6 +349,21 @@ class Seq2SeqModule(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "monitor": self.monitor, "interval": "epoch", "frequency": every},
         }
+
+    def _step_plateau_schedule(self, score: float) -> None:
+        """Step the plateau schedule with a validation's score, before that validation's checkpoint is written."""
+        schedulers = self.lr_schedulers()
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(score)
+
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        """Lightning's own stepping, except for the plateau schedule, which `_step_plateau_schedule` steps right after
+        each validation: Lightning steps it at the epoch's end, after the checkpoint of that epoch's validation
+        is written, and not at all at the end of the epoch a resumed run restarts in, so a resumed run lost one
+        step of the schedule (and with it a halving of the rate) against an uninterrupted one."""
+        if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step() if metric is None else scheduler.step(metric)
 
     # --- starting points and checkpoints ---------------------------------------------------
     def setup(self, stage: str) -> None:

@@ -117,3 +117,10 @@ def validation(root: Path, version: int = 0, metric: str = "val/bleu") -> list[t
     """(step, val/loss, `metric`) of every validation in a run folder's metrics.csv."""
     with open(root / f"version_{version}" / "metrics.csv") as handle:
         return [(row["step"], row["val/loss"], row[metric]) for row in csv.DictReader(handle) if row.get("val/loss")]
+
+
+class SaveAtTrainEnd(Callback):
+    """Writes the state a run ends with (weights, optimizer, schedule) to `final.ckpt` in its run folder."""
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        trainer.save_checkpoint(Path(trainer.log_dir) / "final.ckpt")

@@ -55,3 +55,36 @@ def test_the_same_config_and_seed_give_the_same_metrics_and_the_config_is_saved(
     assert validation(tmp_path / "first") == validation(tmp_path / "second")
     saved = (tmp_path / "first" / "version_0" / "config.yaml").read_text()
     assert "seed_everything: 1234" in saved and "hidden_size: 16" in saved
+
+
+def read_final(root: Path) -> dict:
+    import torch
+
+    return torch.load(root / "version_0" / "final.ckpt", map_location="cpu", weights_only=True)
+
+
+def test_a_resumed_run_keeps_every_step_of_the_plateau_schedule(tmp_path):
+    """Validation flat (a tiny learning rate, patience 0): the schedule halves the rate at every validation after the
+    first. A run killed mid-epoch (last.ckpt of step 12) or just after an epoch's validation (last.ckpt of step 10)
+    and resumed ends with the uninterrupted run's rate, schedule state and weights (a resume lost a step of the
+    schedule: Lightning steps it after the validation's checkpoint, and not in the epoch a resumed run restarts in)."""
+    write_reverse_corpus(tmp_path / "data", {"train": 320, "val": 20, "test": 20})
+    plateau = ["--model.optimizer.lr", "1e-6", "--model.optimizer.plateau_patience", "0", "--model.optimizer.min_lr", "1e-9",
+               "--trainer.max_epochs", "4", "--trainer.callbacks+=tests.helpers.SaveAtTrainEnd"]
+    full = captra_fit(tmp_path / "data", tmp_path / "full", *plateau)
+    assert full.returncode == 0, full.stderr[-2000:]
+    expected = read_final(tmp_path / "full")
+    rates = [group["lr"] for group in expected["optimizer_states"][0]["param_groups"]]
+    assert rates == [1e-6 / 8] and expected["lr_schedulers"][0]["last_epoch"] == 4  # halved at validations 2, 3, 4
+    for kill_at in (14, 11):
+        root = tmp_path / f"killed_at_{kill_at}"
+        killed = captra_fit(tmp_path / "data", root, *plateau, "--trainer.callbacks+=tests.helpers.KillAtStep",
+                            "--trainer.callbacks.step", str(kill_at))
+        assert killed.returncode == -9
+        resumed = captra_fit(tmp_path / "data", root, *plateau, "--ckpt_path", "last")
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        final = read_final(root)
+        assert final["lr_schedulers"] == expected["lr_schedulers"], kill_at
+        assert [group["lr"] for group in final["optimizer_states"][0]["param_groups"]] == rates, kill_at
+        assert all(final["state_dict"][name].equal(value) for name, value in expected["state_dict"].items()), kill_at
+        assert validation(root) == validation(tmp_path / "full")
