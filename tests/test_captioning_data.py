@@ -120,3 +120,18 @@ def test_unreadable_images_are_skipped_by_name_with_a_count(tmp_path, caplog):
     assert len(module.datasets["train"]) == 14 and len(module.datasets["val"]) == 7
     assert "red_circle.png" in caplog.text and "blue_square.png" in caplog.text
     assert "skipped 2 unreadable images of 9" in caplog.text
+
+
+def test_a_karpathy_json_is_prepared_into_the_same_examples_as_its_images_and_captions(tmp_path):
+    names = write_shapes_dataset(tmp_path)
+    splits = {name: ("train" if i < 5 else "restval" if i < 6 else "val" if i < 8 else "test") for i, name in enumerate(names)}
+    images = [{"filename": name, "split": splits[name], "sentences": [{"raw": f"A shape called {name[:-4]}."}, {"raw": "..."}]}
+              for name in names]
+    (tmp_path / "dataset_shapes.json").write_text(json.dumps({"images": images}))
+    module = data_module(tmp_path, annotations=str(tmp_path / "dataset_shapes.json"), image_dir=str(tmp_path / "images"))
+    module.setup("fit")
+    train, val = module.datasets["train"], module.datasets["val"]
+    assert len(train) == 6 and len(val) == 2  # restval trains; "..." normalises to nothing and is left out
+    batch = val.__getitems__([0, 1])
+    assert batch["references"] == [["a shape called blue circle"], ["a shape called blue square"]]
+    assert module.captions.folder.parent == tmp_path / "cache" / "corpora"
