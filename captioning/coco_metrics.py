@@ -52,8 +52,9 @@ def spice_unavailable_reason() -> str | None:
     jars = [lib / "stanford-corenlp-3.6.0.jar", lib / "stanford-corenlp-3.6.0-models.jar"]
     if all(jar.is_file() for jar in jars) and shutil.which("java"):
         return None
-    return (f"spice: not computed (it needs the Stanford CoreNLP 3.6.0 jars in {lib}, which pycocoevalcap downloads "
-            "on first use; nothing is downloaded here)")
+    # the folder is named relative to the package: this note goes into reports, which carry no path of the machine
+    return ("spice: not computed (it needs the Stanford CoreNLP 3.6.0 jars in pycocoevalcap's spice/lib folder, which "
+            "pycocoevalcap downloads on first use; nothing is downloaded here)")
 
 
 def _bounded(function: Callable[[], T], seconds: float, what: str, on_timeout: Callable[[], None] = lambda: None) -> T:

@@ -22,4 +22,9 @@ TASK = Task(
     sentence_score=sentence_cider,
     paired_test=paired_bootstrap_cider,
     main_score=corpus_cider,
+    score_labels={"cider": "CIDEr-D", "meteor": "METEOR", "rouge_l": "ROUGE-L", "spice": "SPICE",
+                  **{f"bleu{n}_coco": f"BLEU-{n} (COCO evaluation)" for n in range(1, 5)},
+                  **{f"bleu{n}": f"BLEU-{n} (nltk corpus_bleu)" for n in range(1, 5)},
+                  "bad_endings": "bad endings (% of captions)", "signature": "BLEU-1..4 (nltk corpus_bleu)",
+                  "signature_coco": "COCO caption evaluation"},
 )

@@ -29,6 +29,7 @@ import captra
 from captra.common import average as average_command
 from captra.common.checkpoint import CheckpointError, checkpoint_task, load_module, read_checkpoint
 from captra.common.checkpoint_io import AtomicCheckpointIO
+from captra.common.config_files import overlay_alone
 from captra.common.csv_log import ContinuingCSVLogger
 from captra.common.module import Seq2SeqModule
 from captra.common.report import command as report_command
@@ -294,6 +295,9 @@ def main(argv: list[str] | None = None) -> None:
         reasons = "; ".join(f"{name}: {reason}" for name, reason in sorted(unusable.items()))
         print(f"captra: unknown command {words[0]!r}; installed tasks that cannot be imported here (their commands "
               f"are missing): {reasons}", file=sys.stderr)
+        sys.exit(2)
+    if (overlay := overlay_alone(words[0], words[1:])) is not None:
+        print(f"captra: error: {overlay}", file=sys.stderr)
         sys.exit(2)
     try:
         if words[0] == "prepare":

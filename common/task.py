@@ -15,10 +15,10 @@ using it names the task and the import error.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 if TYPE_CHECKING:
     from captra.common.datamodule import SplitDataModule
@@ -61,6 +61,8 @@ class Task:
         paired_test: significance test of two systems' outputs; None: paired bootstrap on the main metric.
         main_score: the corpus main metric alone, where that is much cheaper than the module's full `score`
             (the report computes it per length bucket and per bootstrap sample); None: taken from `score`.
+        score_labels: what readers see for score keys and signature keys in reports ({"bleu_lc": "BLEU,
+            lowercased", "signature_lc": "BLEU, lowercased"}); a key without one is shown as it is.
     """
 
     name: str
@@ -75,6 +77,7 @@ class Task:
     sentence_score: SentenceScorer
     paired_test: PairedTest | None = None
     main_score: CorpusScorer | None = None
+    score_labels: Mapping[str, str] = field(default_factory=dict)
 
 
 _registered: dict[str, Task] = {}

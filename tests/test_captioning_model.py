@@ -26,9 +26,11 @@ def test_the_doubly_stochastic_penalty_ignores_padding_steps():
 
 
 def test_fine_tuned_cnn_blocks_get_their_own_learning_rate():
-    frozen = module().configure_optimizers()["optimizer"]
+    frozen_model = module()
+    frozen = frozen_model.configure_optimizers()["optimizer"]
     assert len(frozen.param_groups) == 1
-    assert not any(p is q for p in frozen.param_groups[0]["params"] for q in module().encoder.parameters())
+    optimised, cnn = {id(p) for p in frozen.param_groups[0]["params"]}, {id(p) for p in frozen_model.encoder.parameters()}
+    assert optimised and cnn and not optimised & cnn  # the frozen CNN's parameters (of this model) are not optimised
     tuned_model = module(fine_tune_blocks=2, fine_tune_lr=3e-5)
     tuned = tuned_model.configure_optimizers()["optimizer"]
     assert [group["lr"] for group in tuned.param_groups] == [tuned_model.optimizer_config.lr, 3e-5]

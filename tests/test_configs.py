@@ -69,3 +69,20 @@ def test_every_config_key_is_documented_in_help(group, class_path, capsys):
         main(["fit", f"--{group}.help", class_path] if class_path else ["fit", "--help"])
     missing, total = undocumented(capsys.readouterr().out, f"--{group}.")
     assert total >= 5 and missing == []
+
+
+@pytest.mark.parametrize("command", ["fit", "prepare"])
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_an_overlay_alone_is_refused_in_one_line_naming_its_base(overlay, command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "-c", str(overlay)])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1
+    assert f"{overlay}: an overlay" in err and f"captra {command} -c {overlay.parent / 'base.yaml'} -c {overlay}" in err
+
+
+def test_a_checkpoint_stands_for_the_model_class_but_not_for_the_data_class(capsys):
+    overlay = CONFIGS / "translation/multi30k_en_de.yaml"
+    with pytest.raises(SystemExit):
+        main(["test", "-c", str(overlay), "--ckpt_path", "some.ckpt"])
+    assert "names no data class" in capsys.readouterr().err

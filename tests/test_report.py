@@ -61,11 +61,15 @@ def test_a_translation_report_has_every_section_and_rescores_identically(transla
     assert float(cli.stdout) == pytest.approx(scores["bleu"], abs=1e-4)  # the sacrebleu command line agrees
     markdown = (out / "report.md").read_text()
     assert all(section in markdown for section in SECTIONS)
-    assert "Significance (paired bootstrap)" in markdown and "nrefs:1|case:mixed" in markdown
+    assert "Significance (paired bootstrap)" in markdown and "nrefs:1\\|case:mixed" in markdown
     figures = sorted(p.name for p in (out / "figures").iterdir())
-    assert figures == ["attention_1.png", "attention_2.png", "bleu_by_length.png", "lengths_1.png", "lengths_2.png"]
+    assert figures == ["attention_1.png", "attention_2.png", "lengths_1.png", "lengths_2.png", "score_by_length.png"]
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 5 and "figures/" not in html  # self-contained
+    # scores by name, one signature per row, the configuration folded after the plots
+    assert "| BLEU, lowercased |" in markdown and "| bleu_lc |" not in markdown and "### Signatures" in markdown
+    assert "| chrF | nrefs:1\\|case:mixed" in markdown  # a signature row (table cells escape "|")
+    assert html.index("<h2>Plots</h2>") < html.index("<details><summary>Configuration of") < html.index("<h2>Examples")
 
 
 def test_a_captioning_report_scores_with_coco_and_nltk_and_draws_attention_maps(tmp_path, capsys):
@@ -88,9 +92,9 @@ def test_a_captioning_report_scores_with_coco_and_nltk_and_draws_attention_maps(
     assert {"cider", "meteor", "rouge_l", "bleu1_coco", "bleu4_coco", "bleu1", "bleu4"} <= set(scores)
     markdown, html = (out / "report.md").read_text(), (out / "report.html").read_text()
     assert all(section in markdown for section in SECTIONS)
-    for row in ("| cider |", "| meteor |", "| rouge_l |", "| bleu4_coco |", "| bleu4 |"):
+    for row in ("| CIDEr-D |", "| METEOR |", "| ROUGE-L |", "| BLEU-4 (COCO evaluation) |", "| BLEU-4 (nltk corpus_bleu) |"):
         assert row in markdown
-    assert "<td>cider</td>" in html and "<td>meteor</td>" in html and "pycocoevalcap-1.2|tok:ptb|refs:2" in markdown
+    assert "<td>CIDEr-D</td>" in html and "<td>METEOR</td>" in html and "pycocoevalcap-1.2\\|tok:ptb\\|refs:2" in markdown
     assert (out / "figures" / "attention_1.png").stat().st_size > 1000
 
 
@@ -111,7 +115,7 @@ def test_the_html_report_shows_its_plots_in_a_headless_browser(translation_check
     assert code == 0, err
 
     def blue_pixels(html_file) -> int:
-        """Pixels of matplotlib's first colour (the bars of the BLEU-by-length plot) in a screenshot."""
+        """Pixels of matplotlib's first colour (the bars of the score-by-length plot) in a screenshot."""
         shot = tmp_path / f"{html_file.stem}.png"
         subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                         f"--screenshot={shot}", "--window-size=1200,6000", html_file.as_uri()],

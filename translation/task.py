@@ -21,4 +21,8 @@ TASK = Task(
     score_names=("bleu", "bleu_lc", "bleu_tok_lc", "chrf", "ter"),
     sentence_score=sentence_bleu,
     paired_test=paired_bootstrap,
+    score_labels={"bleu": "BLEU (cased)", "bleu_lc": "BLEU, lowercased", "bleu_tok_lc": "BLEU, Moses-tokenized and lowercased",
+                  "chrf": "chrF", "ter": "TER", "signature": "BLEU (cased)", "signature_lc": "BLEU, lowercased",
+                  "signature_tok_lc": "BLEU, Moses-tokenized and lowercased", "signature_chrf": "chrF",
+                  "signature_ter": "TER"},
 )

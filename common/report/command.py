@@ -102,9 +102,11 @@ def paired_test(baseline: dict[str, Any], other: dict[str, Any], samples: int) -
 
 
 def score_rows(systems: list[dict[str, Any]]) -> list[list[str]]:
-    names = [name for name in systems[0]["task"].score_names if any(name in s["metrics"] for s in systems)]
+    task = systems[0]["task"]
+    names = [name for name in task.score_names if any(name in s["metrics"] for s in systems)]
     rows = [["metric", *[s["name"] for s in systems]]]
-    rows += [[name, *[f"{s['metrics'][name]:.2f}" if name in s["metrics"] else "not computed" for s in systems]]
+    rows += [[task.score_labels.get(name, name),
+              *[f"{s['metrics'][name]:.2f}" if name in s["metrics"] else "not computed" for s in systems]]
              for name in names]
     return rows
 
@@ -122,9 +124,10 @@ def build_blocks(systems: list[dict[str, Any]], significance: dict[str, dict], a
     metric, label = task.main_metric, task.main_metric_label
     blocks = [Block("h1", f"captra report — {task.name}, split {data.name} ({len(data.inputs)} examples)"),
               Block("h2", "Scores"), Block("table", rows=score_rows(systems))]
-    signatures = [f"{name}: {value}" for name, value in first["metrics"].items() if name.startswith("signature")]
+    signatures = [[task.score_labels.get(name, name), str(value)] for name, value in first["metrics"].items()
+                  if name.startswith("signature")]
     if signatures:
-        blocks.append(Block("p", "Signatures: " + "; ".join(signatures)))
+        blocks += [Block("h3", "Signatures"), Block("table", rows=[["metric", "signature"], *signatures])]
     if "notes" in first["metrics"]:
         blocks.append(Block("p", f"Not computed: {first['metrics']['notes']}"))
     if significance:
@@ -142,17 +145,17 @@ def build_blocks(systems: list[dict[str, Any]], significance: dict[str, dict], a
                                  f"{s['config'].length_penalty}" for s in systems]]]
     blocks += [Block("table", rows=meta_rows),
                Block("p", f"captra commit {git_commit()}; {datetime.datetime.now().isoformat(timespec='seconds')}; "
-                          f"machine {describe_machine()}; device {device}{', int8 weights (--int8)' if args.int8 else ''}."),
-               Block("h3", f"Configuration of {first['name']}"),
-               Block("pre", yaml.safe_dump(first["hparams"], sort_keys=False))]
+                          f"machine {describe_machine()}; device {device}{', int8 weights (--int8)' if args.int8 else ''}.")]
 
     blocks.append(Block("h2", "Plots"))
-    blocks.append(Block("img", "bleu_by_length.png",
-                        image=plots.bleu_by_length({s["name"]: s["buckets"] for s in systems}, data.length_name, label)))
+    blocks.append(Block("img", "score_by_length.png",
+                        image=plots.score_by_length({s["name"]: s["buckets"] for s in systems}, data.length_name, label)))
     reference_lengths = [len(refs[0].split()) for refs in data.references]
     for index, system in enumerate(systems):
         blocks.append(Block("img", f"lengths_{index + 1}.png", image=plots.length_scatter(
             [len(h.split()) for h in system["hypotheses"]], reference_lengths, system["name"])))
+    blocks.append(Block("details", f"Configuration of {first['name']} (its hyper-parameters)",
+                        folded=yaml.safe_dump(first["hparams"], sort_keys=False)))
 
     blocks.append(Block("h2", f"Examples (by sentence score of {first['name']})"))
     picks = analysis.pick_examples(first["sentence_scores"])
@@ -179,7 +182,7 @@ def write_outputs(systems: list[dict[str, Any]], significance: dict[str, dict], 
         "checkpoints": [{"name": s["name"], "path": str(s["path"]), "training_steps": s["steps"],
                          "decoding": {"strategy": s["config"].strategy, "beam_size": s["config"].beam_size,
                                       "length_penalty": s["config"].length_penalty},
-                         "scores": s["metrics"], "bleu_by_length": s["buckets"]} for s in systems],
+                         "scores": s["metrics"], "score_by_length": s["buckets"]} for s in systems],
         "significance": significance,
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")

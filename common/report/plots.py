@@ -19,7 +19,7 @@ def _png(figure) -> bytes:
     return buffer.getvalue()
 
 
-def bleu_by_length(buckets: dict[str, list[tuple[str, int, float]]], length_name: str, metric: str) -> bytes:
+def score_by_length(buckets: dict[str, list[tuple[str, int, float]]], length_name: str, metric: str) -> bytes:
     """Grouped bars: corpus score per length bucket, one bar per checkpoint."""
     figure, axis = plt.subplots(figsize=(7, 3.6))
     names = list(buckets)

@@ -10,12 +10,13 @@ from pathlib import Path
 
 @dataclass
 class Block:
-    """kind: "h1" | "h2" | "h3" | "p" | "pre" | "table" | "img"."""
+    """kind: "h1" | "h2" | "h3" | "p" | "pre" | "table" | "img" | "details" (a folded preformatted text)."""
 
     kind: str
-    text: str = ""
+    text: str = ""  # details: its one-line summary
     rows: list[list[str]] = field(default_factory=list)  # tables: the first row is the header
     image: bytes = b""  # img: PNG bytes; `text` is its file name
+    folded: str = ""  # details: the preformatted text shown when unfolded
 
 
 def to_markdown(blocks: list[Block], image_dir: str) -> str:
@@ -33,6 +34,9 @@ def to_markdown(blocks: list[Block], image_dir: str) -> str:
             lines += ["| " + " | ".join(row) + " |" for row in cells[1:]] + [""]
         elif block.kind == "img":
             lines += [f"![{block.text}]({image_dir}/{block.text})", ""]
+        elif block.kind == "details":
+            lines += ["<details><summary>" + html.escape(block.text) + "</summary>", "", "```",
+                      block.folded.rstrip("\n"), "```", "", "</details>", ""]
     return "\n".join(lines)
 
 
@@ -55,6 +59,9 @@ def to_html(blocks: list[Block], title: str) -> str:
         elif block.kind == "img":
             data = base64.b64encode(block.image).decode("ascii")
             parts.append(f"<p><img alt='{html.escape(block.text)}' src='data:image/png;base64,{data}'></p>")
+        elif block.kind == "details":
+            parts.append(f"<details><summary>{html.escape(block.text)}</summary><pre>{html.escape(block.folded)}</pre>"
+                         "</details>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
