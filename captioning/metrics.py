@@ -3,7 +3,6 @@ nltk corpus BLEU-1..4 (the protocol of the SAT-era Flickr8k numbers); 0-100 scal
 
 from __future__ import annotations
 
-import random
 from typing import Any, Sequence
 
 import nltk
@@ -11,6 +10,7 @@ from nltk.translate.bleu_score import corpus_bleu
 
 from captra.captioning.bad_endings import bad_ending_rate
 from captra.captioning.coco_metrics import coco_scores
+from captra.common.report.analysis import bootstrap_p_value
 
 PROTOCOL = (
     "COCO caption evaluation (pycocoevalcap, the reference code): captions and all references of each image "
@@ -62,11 +62,9 @@ def paired_bootstrap_cider(baseline: Sequence[str], other: Sequence[str], refere
     their per-image CIDEr-D (document frequencies of the whole split, as the corpus score uses): p is the share
     of resampled test sets on which `other` is not better."""
     first, second = sentence_cider(baseline, references), sentence_cider(other, references)
-    rng = random.Random(seed)
-    rows = range(len(first))
-    not_better = 0
-    for _ in range(samples):
-        sample = [rng.choice(rows) for _ in rows]
-        not_better += sum(second[i] for i in sample) <= sum(first[i] for i in sample)
-    return {"p_value": (not_better + 1) / (samples + 1),
+
+    def gain(sample: list[int]) -> float:
+        return sum(second[i] for i in sample) - sum(first[i] for i in sample)
+
+    return {"p_value": bootstrap_p_value(gain, len(first), samples, seed),
             "method": f"paired bootstrap on per-image CIDEr-D, {samples} samples, seed {seed}"}

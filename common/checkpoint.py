@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import nn
 
-from captra.common.checkpoint_file import CheckpointError, read_checkpoint
+from captra.common.checkpoint_file import CheckpointError, module_hparams, read_checkpoint
 from captra.common.ensemble import Ensemble
 from captra.common.module import CHECKPOINT_FORMAT, Seq2SeqModule
 from captra.common.task import Task, UnknownTaskError, get_task
@@ -42,7 +42,7 @@ def module_from_checkpoint(path: str | Path, checkpoint: dict[str, Any], task: s
         raise CheckpointError(f"{path}: is a {info['task']} checkpoint, but this command needs a {task} checkpoint")
     cls = checkpoint_task(path, checkpoint).module_class
     try:
-        hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if not k.startswith("_")}
+        hparams = module_hparams(checkpoint)
         module = cls(**cls.loading_hparams(hparams), text=info["text"])
         module.load_state_dict(checkpoint["state_dict"])
     except (TypeError, RuntimeError, KeyError) as error:

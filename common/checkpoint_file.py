@@ -30,6 +30,12 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
+def module_hparams(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The module's constructor arguments a checkpoint stored (without captra's private entries such as the class
+    path, whose keys start with "_")."""
+    return {key: value for key, value in checkpoint.get("hyper_parameters", {}).items() if not key.startswith("_")}
+
+
 def require_same_task_and_vocabularies(path: str | Path, task: str, text: Any, reference: str, reference_task: str,
                                        reference_text: Any, purpose: str) -> None:
     """Refuse, in one line naming `path`, a checkpoint whose task or vocabularies differ from `reference`'s

@@ -28,6 +28,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 import captra
 from captra.common import average as average_command
 from captra.common.checkpoint import CheckpointError, checkpoint_task, load_module, read_checkpoint
+from captra.common.checkpoint_file import module_hparams
 from captra.common.checkpoint_io import AtomicCheckpointIO
 from captra.common.config_files import overlay_alone
 from captra.common.csv_log import ContinuingCSVLogger
@@ -158,7 +159,7 @@ class CaptraCLI(LightningCLI):
             return
         checkpoint = read_checkpoint(ckpt_path)
         module_class = checkpoint_task(ckpt_path, checkpoint).module_class
-        hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if not k.startswith("_")}
+        hparams = module_hparams(checkpoint)
         model = {"class_path": f"{module_class.__module__}.{module_class.__qualname__}", "init_args": hparams}
         before = self.config.clone()
         self.config = self.parser.parse_object({subcommand: {"model": model}}, self.config)

@@ -201,3 +201,16 @@ def test_a_plus_joined_system_is_the_ensemble_of_its_checkpoints(translation_che
     expected = translation_decode(ensemble, data, config, 64, torch.device("cpu"))
     written = (out / f"hypotheses.{best.stem}+last.txt").read_text().splitlines()
     assert written == expected  # the report's second system is the two checkpoints' ensemble
+
+
+def test_the_bootstrap_p_value_counts_the_resamples_where_the_second_system_is_not_better():
+    from captra.captioning.metrics import paired_bootstrap_cider
+    from captra.common.report.analysis import bootstrap_p_value
+
+    assert bootstrap_p_value(lambda rows: 1.0, 10, 99, seed=1) == 1 / 100  # better on every resample
+    assert bootstrap_p_value(lambda rows: 0.0, 10, 99, seed=1) == 1.0  # a tie is not better
+    assert 0.3 < bootstrap_p_value(lambda rows: sum(1 if r % 2 else -1 for r in rows), 10, 999, seed=1) < 0.7
+    references = [["a dog runs"], ["a cat sits"], ["a red car"], ["two birds fly"]]
+    worse, better = ["a cat", "a dog", "car", "birds"], ["a dog runs", "a cat sits", "a red car", "birds"]
+    assert paired_bootstrap_cider(worse, better, references, 200)["p_value"] < 0.05
+    assert paired_bootstrap_cider(better, worse, references, 200)["p_value"] == 1.0

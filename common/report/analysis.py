@@ -33,16 +33,23 @@ def pick_examples(scores: Sequence[float], count: int = 3, seed: int = 0) -> dic
     return {"best": order[::-1][:count], "worst": order[:count], "random": sorted(rng.sample(range(len(scores)), min(count, len(scores))))}
 
 
+def bootstrap_p_value(gain: Callable[[list[int]], float], size: int, samples: int, seed: int) -> float:
+    """Paired bootstrap resampling (Koehn 2004): the share of `samples` resampled test sets (`size` rows drawn with
+    replacement, seeded) on which `gain(rows)`, the second system's advantage on those rows, is not positive."""
+    rng = random.Random(seed)
+    rows = range(size)
+    not_better = sum(gain([rng.choice(rows) for _ in rows]) <= 0 for _ in range(samples))
+    return (not_better + 1) / (samples + 1)
+
+
 def paired_bootstrap(score: MainScore, label: str, baseline: Sequence[str], other: Sequence[str],
                      references: Sequence[Sequence[str]], samples: int = 1000, seed: int = 12345) -> dict[str, float | str]:
-    """Is `other` better than `baseline` on the corpus score `score` (named `label`)? Paired bootstrap resampling
-    (Koehn 2004): p is the share of resampled test sets on which `other` is not better than `baseline`."""
-    rng = random.Random(seed)
-    rows = range(len(references))
-    not_better = 0
-    for _ in range(samples):
-        sample = [rng.choice(rows) for _ in rows]
+    """Is `other` better than `baseline` on the corpus score `score` (named `label`)? p is the share of resampled test
+    sets on which `other` is not better than `baseline`."""
+
+    def gain(sample: list[int]) -> float:
         refs = [list(references[i]) for i in sample]
-        delta = score([other[i] for i in sample], refs) - score([baseline[i] for i in sample], refs)
-        not_better += delta <= 0
-    return {"p_value": (not_better + 1) / (samples + 1), "method": f"paired bootstrap on {label}, {samples} samples, seed {seed}"}
+        return score([other[i] for i in sample], refs) - score([baseline[i] for i in sample], refs)
+
+    return {"p_value": bootstrap_p_value(gain, len(references), samples, seed),
+            "method": f"paired bootstrap on {label}, {samples} samples, seed {seed}"}

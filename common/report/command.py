@@ -22,6 +22,7 @@ import torch
 import yaml
 
 from captra.common.checkpoint import CheckpointError, checkpoint_task, load_ensemble, read_checkpoint
+from captra.common.checkpoint_file import module_hparams
 from captra.common.distributed import gather_by_id, join_process_group
 from captra.common.inference import add_device_arguments, decoding_config, place, resolve_device
 from captra.common.provenance import describe_machine, git_commit
@@ -71,7 +72,7 @@ def decode(system: str, args: argparse.Namespace, device: torch.device, task_nam
         "config": config,
         "hypotheses": decode_shared(task, module, data, config, args.batch_size, device),
         "steps": int(raw.get("global_step", 0)), "epoch": int(raw.get("epoch", 0)),
-        "hparams": {k: v for k, v in raw.get("hyper_parameters", {}).items() if not k.startswith("_")},
+        "hparams": module_hparams(raw),
     }
 
 
