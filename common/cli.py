@@ -33,6 +33,7 @@ from captra.common.checkpoint_io import AtomicCheckpointIO
 from captra.common.config_files import overlay_alone
 from captra.common.csv_log import ContinuingCSVLogger
 from captra.common.module import Seq2SeqModule
+from captra.common.predictions import PredictionWriter
 from captra.common.report import command as report_command
 from captra.common.task import InferenceCommand, tasks, unavailable_tasks
 from captra.common.textfile import DataError
@@ -42,7 +43,7 @@ TRAINER_COMMANDS = {
     "fit": "train a model from a config (-c base.yaml -c overlay.yaml); resume with --ckpt_path last",
     "validate": "score a checkpoint (--ckpt_path) on the configured validation split",
     "test": "score a checkpoint (--ckpt_path) on the configured test split",
-    "predict": "decode the configured test split with a checkpoint (--ckpt_path)",
+    "predict": "decode the configured test split with a checkpoint (--ckpt_path) into the run folder's predictions.tsv",
 }
 PREPARE_HELP = ("prepare a config's corpus ahead of training (-c base.yaml -c overlay.yaml): tokenize it once into "
                 "the cache folder, and print its statistics")
@@ -211,7 +212,8 @@ class CaptraCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """Unless the config names loggers, log to TensorBoard and CSV in `default_root_dir/version_N`; unless it
-        names plugins, save checkpoints atomically; without validation, no early stopping."""
+        names plugins, save checkpoints atomically; without validation, no early stopping; `predict` writes its
+        outputs to predictions.tsv in the run folder."""
         config = self.config_init[self.subcommand]["trainer"] if self.subcommand else self.config_init["trainer"]
         if config.get("logger") in (None, True):
             root = Path(config.get("default_root_dir") or "runs")
@@ -225,6 +227,8 @@ class CaptraCLI(LightningCLI):
         trainer = super().instantiate_trainer(**kwargs)
         if not validates(config):
             trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, EarlyStopping)]
+        if self.subcommand == "predict":
+            trainer.callbacks.append(PredictionWriter())
         return trainer
 
 

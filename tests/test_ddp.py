@@ -87,3 +87,15 @@ def test_ddp_captioning_training_matches_one_process_with_the_global_batch(tmp_p
     assert_same_validations(validation(tmp_path / "ddp"), validation(tmp_path / "single"))
     cider = [validation(tmp_path / run, metric="val/cider") for run in ("ddp", "single")]
     assert_same_validations(*cider)  # every rank scores the gathered captions: CIDEr-D as one process
+
+
+def test_distributed_predict_writes_the_predictions_one_process_writes(translation_runs):
+    folder, common = translation_runs
+    ckpt = str(folder / "single" / "version_0" / "checkpoints" / "last.ckpt")
+    written = {}
+    for name, extra in (("ddp", DDP), ("single", [])):
+        run = run_captra("predict", *common, *extra, "--ckpt_path", ckpt, "--trainer.default_root_dir",
+                         str(folder / f"predict-{name}"))
+        assert run.returncode == 0, run.stderr[-3000:]
+        written[name] = (folder / f"predict-{name}" / "version_0" / "predictions.tsv").read_text()
+    assert written["ddp"] == written["single"] and len(written["single"].splitlines()) == 1 + 21  # 21 test lines, once

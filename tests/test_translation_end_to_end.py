@@ -12,6 +12,7 @@ from captra.common.checkpoint import CheckpointError, load_module
 from captra.common.vocab import UNK_ID
 from captra.common.cli import main, run_lightning
 from captra.translation.model import TranslationModule
+from captra.common.textfile import read_lines
 from tests.helpers import write_reverse_corpus
 
 
@@ -54,6 +55,18 @@ def test_captra_test_scores_the_test_split_with_the_checkpoint(trained):
                             "--model.init_args.search.max_len_b=2"])
     assert (greedy.model.search_config.strategy, greedy.model.search_config.max_len_b) == ("greedy", 2)  # ... or given
     assert greedy.model.encoder_config.hidden_size == cli.model.encoder_config.hidden_size
+
+
+def test_captra_predict_writes_every_test_line_in_order_as_captra_translate_decodes_it(trained, capsys, monkeypatch):
+    folder, _ = trained
+    ckpt = folder / "run" / "version_0" / "checkpoints" / "last.ckpt"
+    args = fit_args(folder / "data", folder / "predict-run")
+    run_lightning(["predict", *args[1:], "--ckpt_path", str(ckpt)])
+    lines = (folder / "predict-run" / "version_0" / "predictions.tsv").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "example\thypothesis" and [line.split("\t")[0] for line in lines[1:]] == [str(i) for i in range(40)]
+    sources = "".join(line + "\n" for line in read_lines(folder / "data" / "test.src.gz"))
+    code, out, _ = translate(capsys, monkeypatch, sources, "--ckpt", str(ckpt))
+    assert code == 0 and [line.split("\t", 1)[1] for line in lines[1:]] == out.splitlines()  # batched search: the same
 
 
 def test_the_run_folder_holds_logs_config_and_checkpoints(trained):
