@@ -11,9 +11,9 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from captra.common.cli import run_lightning
+from captra.common.cli.main import run_lightning
 from captra.common.provenance import git_commit, machine
-from captra.common.throughput import synchronize
+from captra.common.training.throughput import synchronize
 
 
 def benchmark_parser(doc: str, *, checkpoint: bool = False, data_dir: str | None = None,

@@ -25,9 +25,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-import captra.common.attention as attention_module
+import captra.common.nn.attention as attention_module
 from _setup import benchmark_parser, metadata, timed
-from captra.common.attention import AdditiveAttention
+from captra.common.nn.attention import AdditiveAttention
 
 
 def median_ms(function: Callable[[], Tensor], device: torch.device, repeats: int) -> float:

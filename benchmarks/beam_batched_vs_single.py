@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 
 from _setup import benchmark_parser, matmul_ceiling, metadata, timed
-from captra.common.checkpoint import load_module
-from captra.common.textfile import read_lines
+from captra.common.checkpoints.loading import load_module
+from captra.common.text.files import read_lines
 from captra.translation.data import split_path
 from captra.translation.translate import translate_ids
 

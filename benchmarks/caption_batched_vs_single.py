@@ -26,7 +26,7 @@ from _setup import benchmark_parser, matmul_ceiling, metadata, timed
 from captra.captioning.caption import caption_batches
 from captra.captioning.corpus import read_flickr8k
 from captra.captioning.images import read_image_tensor
-from captra.common.checkpoint import load_module
+from captra.common.checkpoints.loading import load_module
 
 
 def main() -> None:

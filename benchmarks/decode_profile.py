@@ -21,8 +21,8 @@ from _setup import benchmark_parser, metadata
 from captra.captioning.caption import caption_batches
 from captra.captioning.corpus import read_flickr8k
 from captra.captioning.images import read_image_tensor
-from captra.common.checkpoint import load_module
-from captra.common.textfile import read_lines
+from captra.common.checkpoints.loading import load_module
+from captra.common.text.files import read_lines
 from captra.translation.data import split_path
 from captra.translation.translate import translate_ids
 

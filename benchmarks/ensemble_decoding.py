@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 from _setup import Stopwatch, benchmark_parser, metadata
-from captra.common.checkpoint import checkpoint_task, load_ensemble, read_checkpoint
-from captra.common.decoding import SearchConfig
-from captra.common.inference import decoding_config
+from captra.common.checkpoints.loading import checkpoint_task, load_ensemble, read_checkpoint
+from captra.common.decoding.settings import SearchConfig
+from captra.common.cli.inference import decoding_config
 from captra.common.report.split import SplitData, load_split
 
 

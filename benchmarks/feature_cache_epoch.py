@@ -22,7 +22,7 @@ from lightning.fabric.utilities.apply_func import move_data_to_device
 from _setup import Stopwatch, benchmark_parser, metadata, timed
 from captra.captioning.data import CaptioningDataModule
 from captra.captioning.features import cached_features
-from captra.common.checkpoint import load_module
+from captra.common.checkpoints.loading import load_module
 
 
 class FirstImages(CaptioningDataModule):

@@ -1,7 +1,7 @@
 """int8 against fp32 decoding on the CPU: speed, scores and how many outputs differ, for any task's checkpoint.
 
 Decodes a split (default: the run's test split) with the checkpoint's search (or --beam), first in fp32, then with
-`--int8` (dynamic int8 quantisation of the linear and recurrent layers, common/int8.py), through the same code
+`--int8` (dynamic int8 quantisation of the linear and recurrent layers, common/decoding/int8.py), through the same code
 `captra report` decodes with (captioning: images read and put through the CNN per batch, which stays fp32). Both
 are scored with the task's metrics. Prints one JSON object.
 
@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 
 from _setup import Stopwatch, benchmark_parser, metadata
-from captra.common.checkpoint import checkpoint_task, module_from_checkpoint, read_checkpoint
-from captra.common.inference import decoding_config
-from captra.common.int8 import quantize_int8
+from captra.common.checkpoints.loading import checkpoint_task, module_from_checkpoint, read_checkpoint
+from captra.common.cli.inference import decoding_config
+from captra.common.decoding.int8 import quantize_int8
 from captra.common.report.split import load_split
 
 

@@ -36,8 +36,8 @@ import yaml
 from sacrebleu.metrics import BLEU
 
 from _setup import Stopwatch, benchmark_parser, metadata
-from captra.common.checkpoint import load_module
-from captra.common.int8 import quantize_int8
+from captra.common.checkpoints.loading import load_module
+from captra.common.decoding.int8 import quantize_int8
 from captra.translation.translate import translate_ids
 
 ROOT = Path(__file__).resolve().parent.parent

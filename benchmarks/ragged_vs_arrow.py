@@ -1,4 +1,4 @@
-"""The prepared-corpus format, measured: captra's flat arrays (ids + offsets + lengths, common/ragged.py: lengths
+"""The prepared-corpus format, measured: captra's flat arrays (ids + offsets + lengths, common/data/ragged.py: lengths
 memory-mapped, rows read with positional reads) against Apache Arrow (a pyarrow IPC file, memory-mapped: what HF
 datasets and litdata store) holding the same ids.
 
@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from _setup import metadata
-from captra.common.ragged import Ragged
-from captra.common.vocab import PAD_ID
+from captra.common.data.ragged import Ragged
+from captra.common.text.vocab import PAD_ID
 
 COLUMNS = ("src", "tgt")
 

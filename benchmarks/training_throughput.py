@@ -30,10 +30,10 @@ from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
 from _setup import Stopwatch, benchmark_parser, build, matmul_flops_per_s, metadata
-from captra.common.memory import Memory, padding_mask
-from captra.common.precision import fused_rnn_precision
-from captra.common.vocab import PAD_ID
-from captra.common.batching import already_collated
+from captra.common.nn.memory import Memory, padding_mask
+from captra.common.nn.precision import fused_rnn_precision
+from captra.common.text.vocab import PAD_ID
+from captra.common.data.batching import already_collated
 
 
 def straightforward_loss(module, batch) -> torch.Tensor:

@@ -18,10 +18,10 @@ from tqdm import tqdm
 from captra.captioning.attention_map import map_path, save_attention_map
 from captra.captioning.images import image_transform, load_image
 from captra.captioning.model import CaptioningModule
-from captra.common.checkpoint import load_ensemble
-from captra.common.inference import add_device_arguments, decoding_config, place, resolve_device
-from captra.common.decoding import Hypothesis, SearchConfig
-from captra.common.textfile import DataError
+from captra.common.checkpoints.loading import load_ensemble
+from captra.common.cli.inference import add_device_arguments, decoding_config, place, resolve_device
+from captra.common.decoding.settings import Hypothesis, SearchConfig
+from captra.common.text.files import DataError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

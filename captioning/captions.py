@@ -4,7 +4,7 @@
         vocabulary/            tgt.json: the word vocabulary of the training captions (the checkpoint's text)
         <split>-<key>/         per split: caption (token ids, one row per caption) with caption_image.npy (its
                                image's row), and per image its file (path) and its normalised reference
-                               captions (references, joined by newlines), all ragged columns (common/ragged.py)
+                               captions (references, joined by newlines), all ragged columns (common/data/ragged.py)
 
 Keys cover the annotation files (path, size, modification time), the image folder, and `min_freq`. Captions
 longer than `max_length` and images that cannot be read are left out when a run reads a split, not here.
@@ -22,11 +22,11 @@ from typing import Any, Callable
 import numpy as np
 
 from captra.captioning.corpus import CaptionedImage
-from captra.common.corpus_encoding import Column, encode_columns
-from captra.common.prepared_folder import Preparation, data_key, fingerprint, prepared
-from captra.common.ragged import Ragged, RaggedWriter, write_strings
-from captra.common.text import TextPipeline
-from captra.common.textfile import DataError
+from captra.common.data.encoding import Column, encode_columns
+from captra.common.data.prepared_folder import Preparation, data_key, fingerprint, prepared
+from captra.common.data.ragged import Ragged, RaggedWriter, write_strings
+from captra.common.text.pipeline import TextPipeline
+from captra.common.text.files import DataError
 
 FORMAT = 1  # of the prepared files; a change of layout bumps it (and so every key)
 

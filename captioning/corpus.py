@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from captra.common.textfile import DataError, read_lines
+from captra.common.text.files import DataError, read_lines
 
 FLICKR8K_SPLIT_FILES = {"train": "Flickr_8k.trainImages.txt", "val": "Flickr_8k.devImages.txt", "test": "Flickr_8k.testImages.txt"}
 _WORDS = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")

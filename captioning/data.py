@@ -23,14 +23,14 @@ from captra.captioning.corpus import CaptionedImage, flickr8k_files, read_flickr
 from captra.captioning.encoder import ImageEncoder
 from captra.captioning.features import FeatureStore, cached_features
 from captra.captioning.images import image_transform, load_image
-from captra.common.batching import already_collated
-from captra.common.corpus_encoding import default_num_proc
-from captra.common.corpus_stats import column_summary
-from captra.common.datamodule import SplitDataModule
-from captra.common.prepared_folder import default_cache_dir
-from captra.common.text import TextPipeline
-from captra.common.textfile import DataError
-from captra.common.vocab import BOS_ID, EOS_ID
+from captra.common.data.batching import already_collated
+from captra.common.data.encoding import default_num_proc
+from captra.common.data.stats import column_summary
+from captra.common.data.datamodule import SplitDataModule
+from captra.common.data.prepared_folder import default_cache_dir
+from captra.common.text.pipeline import TextPipeline
+from captra.common.text.files import DataError
+from captra.common.text.vocab import BOS_ID, EOS_ID
 
 log = logging.getLogger(__name__)
 

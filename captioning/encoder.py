@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from captra.captioning.backbones import Backbone, InputSpec, build_backbone
-from captra.common.memory import Memory
+from captra.common.nn.memory import Memory
 
 
 @dataclass

@@ -14,7 +14,7 @@ from captra.captioning.caption import caption_batches
 from captra.captioning.data import CaptioningDataModule
 from captra.captioning.images import load_image, read_image_tensor
 from captra.common.report.split import SplitData
-from captra.common.decoding import SearchConfig
+from captra.common.decoding.settings import SearchConfig
 
 
 def read_split(data: CaptioningDataModule, split: str) -> SplitData:

@@ -25,9 +25,9 @@ from tqdm import tqdm
 
 from captra.captioning.encoder import ImageEncoder
 from captra.captioning.images import load_image, image_transform
-from captra.common.distributed import process_rank
-from captra.common.prepared_folder import partial_path, remove_dead_partials
-from captra.common.textfile import DataError
+from captra.common.training.distributed import process_rank
+from captra.common.data.prepared_folder import partial_path, remove_dead_partials
+from captra.common.text.files import DataError
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from torch import Tensor
 from torchvision.transforms import v2
 
 from captra.captioning.backbones import InputSpec
-from captra.common.textfile import DataError
+from captra.common.text.files import DataError
 
 
 def load_image(path: Path) -> Image.Image:

@@ -16,13 +16,13 @@ from torch import Tensor
 
 from captra.captioning.cider import CiderD
 from captra.captioning.encoder import ImageEncoder, ImageEncoderConfig
-from captra.common.decoder import DecoderConfig
-from captra.common.memory import Memory
+from captra.common.nn.decoder import DecoderConfig
+from captra.common.nn.memory import Memory
 from captra.captioning.metrics import captioning_scores
-from captra.common.module import Objective, OptimizerConfig, Seq2SeqModule, as_config
-from captra.common.self_critical import SelfCriticalConfig
-from captra.common.decoding import SearchConfig
-from captra.common.vocab import PAD_ID
+from captra.common.training.module import Objective, OptimizerConfig, Seq2SeqModule, as_config
+from captra.common.training.self_critical import SelfCriticalConfig
+from captra.common.decoding.settings import SearchConfig
+from captra.common.text.vocab import PAD_ID
 
 
 class CaptioningModule(Seq2SeqModule):

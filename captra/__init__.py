@@ -11,6 +11,12 @@ so that installing captra claims no generic top-level names such as `common`.
 """
 
 from importlib.metadata import PackageNotFoundError, version
+from pkgutil import extend_path
+
+# Run from the repository root (`python -m captra`, pytest), this folder comes first on sys.path and would hide
+# the installed namespace; the installed one's folder (a strict editable install's tree of links, or
+# site-packages) is added to the package's path, so that captra.common and the tasks resolve.
+__path__ = extend_path(__path__, __name__)
 
 try:
     __version__ = version("captra")

@@ -1,6 +1,6 @@
 """`python -m captra ...` is `captra ...`."""
 
-from captra.common.cli import main
+from captra.common.cli.main import main
 
 if __name__ == "__main__":
     main()

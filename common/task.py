@@ -21,8 +21,8 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 if TYPE_CHECKING:
-    from captra.common.datamodule import SplitDataModule
-    from captra.common.module import Seq2SeqModule
+    from captra.common.data.datamodule import SplitDataModule
+    from captra.common.training.module import Seq2SeqModule
     from captra.common.report.split import ReportHooks
 
 ENTRY_POINT_GROUP = "captra.tasks"

@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from captra.common.decoder import AttentionDecoder, DecoderConfig
-from captra.common.memory import Memory, padding_mask
+from captra.common.nn.decoder import AttentionDecoder, DecoderConfig
+from captra.common.nn.memory import Memory, padding_mask
 
 SYMBOLS = "a b c d e f g h i j k l".split()
 

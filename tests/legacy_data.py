@@ -13,9 +13,9 @@ import torch
 from torch.utils.data import Dataset
 
 from captra.captioning.data import CaptioningDataModule
-from captra.common.batching import BucketBatchSampler, EpochRandomSampler, ResumableDataLoader, pad
-from captra.common.text import TextPipeline
-from captra.common.vocab import BOS_ID, EOS_ID
+from captra.common.data.batching import BucketBatchSampler, EpochRandomSampler, ResumableDataLoader, pad
+from captra.common.text.pipeline import TextPipeline
+from captra.common.text.vocab import BOS_ID, EOS_ID
 from captra.translation.data import TranslationDataModule
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from captra.common import task as task_registry
-from captra.common.checkpoint import CheckpointError, load_module
-from captra.common.cli import main
+from captra.common.checkpoints.loading import CheckpointError, load_module
+from captra.common.cli.main import main
 from captra.common.task import InferenceCommand, Task, get_task, register, tasks
 from captra.translation.model import TranslationModule
 

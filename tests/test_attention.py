@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from captra.common.attention import build_attention
+from captra.common.nn.attention import build_attention
 from tests.helpers import random_memory
 
 
@@ -67,7 +67,7 @@ def test_additive_attention_weights_are_bahdanaus_tanh_formula(scale):
 
 def test_cpu_inference_chunks_give_the_same_attention_as_training(monkeypatch):
     """Without gradients the CPU scores a few memory rows at a time in one buffer; same result."""
-    import captra.common.attention as attention_module
+    import captra.common.nn.attention as attention_module
 
     torch.manual_seed(3)
     attention = build_attention("additive", query_size=8, memory_size=16, attention_size=4)

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from captra.common.checkpoint import load_module
-from captra.common.cli import main
+from captra.common.checkpoints.loading import load_module
+from captra.common.cli.main import main
 from tests.helpers import run_captra, write_reverse_corpus
 from tests.test_self_critical import TRANSLATION
 

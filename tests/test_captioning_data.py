@@ -9,7 +9,7 @@ import torch
 from captra.captioning.corpus import normalize_caption, read_flickr8k, read_karpathy
 from captra.captioning.data import CaptioningDataModule
 from captra.captioning.encoder import ImageEncoder, ImageEncoderConfig
-from captra.common.textfile import DataError
+from captra.common.text.files import DataError
 from tests.helpers import write_shapes_dataset
 
 

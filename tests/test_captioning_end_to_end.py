@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from captra.captioning.attention_map import WORDS_KEY
-from captra.common.checkpoint import load_module
-from captra.common.cli import main, run_lightning
+from captra.common.checkpoints.loading import load_module
+from captra.common.cli.main import main, run_lightning
 from tests.helpers import draw_shape, validation, write_shapes_dataset
 
 

@@ -4,8 +4,8 @@ import torch
 
 from captra.captioning.encoder import ImageEncoderConfig
 from captra.captioning.model import CaptioningModule
-from captra.common.text import TextPipeline
-from captra.common.vocab import PAD_ID
+from captra.common.text.pipeline import TextPipeline
+from captra.common.text.vocab import PAD_ID
 
 
 def module(**encoder) -> CaptioningModule:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from captra.common.cli import main
+from captra.common.cli.main import main
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 OVERLAYS = sorted(path for path in CONFIGS.glob("*/*.yaml") if path.name != "base.yaml")

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from captra.common.checkpoint import load_module
-from captra.common.cli import main, run_lightning
-from captra.common.ensemble import Ensemble, EnsembleDecoder, EnsembleMemory
-from captra.common.memory import Memory
+from captra.common.checkpoints.loading import load_module
+from captra.common.cli.main import main, run_lightning
+from captra.common.decoding.ensemble import Ensemble, EnsembleDecoder, EnsembleMemory
+from captra.common.nn.memory import Memory
 from tests.helpers import random_memory, tiny_decoder
 from tests.test_self_critical import TRANSLATION
 

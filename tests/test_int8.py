@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from captra.common.checkpoint import load_module
-from captra.common.cli import main
-from captra.common.int8 import quantize_int8
+from captra.common.checkpoints.loading import load_module
+from captra.common.cli.main import main
+from captra.common.decoding.int8 import quantize_int8
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CKPT = FIXTURES / "legacy_translation.ckpt"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from captra.common.checkpoint import load_module
-from captra.common.cli import main
+from captra.common.checkpoints.loading import load_module
+from captra.common.cli.main import main
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ALL_COMMANDS = ["fit", "validate", "test", "predict", "prepare", "caption", "translate", "report", "average"]

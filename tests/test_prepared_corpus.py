@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from captra.common import corpus_encoding, prepared_folder
-from captra.common.prepared_folder import Preparation, prepared
-from captra.common.ragged import RaggedWriter
-from captra.common.textfile import DataError
+from captra.common.data import encoding as corpus_encoding, prepared_folder
+from captra.common.data.prepared_folder import Preparation, prepared
+from captra.common.data.ragged import RaggedWriter
+from captra.common.text.files import DataError
 from captra.translation.data import TranslationDataModule
 from tests.helpers import run_captra, write_reverse_corpus
 
@@ -71,8 +71,8 @@ def test_a_changed_input_gives_a_new_key_and_is_prepared_afresh(tmp_path):
 
 CHILD = textwrap.dedent("""
     import os, signal, sys
-    from captra.common import corpus_encoding
-    from captra.common.ragged import RaggedWriter
+    from captra.common.data import encoding as corpus_encoding
+    from captra.common.data.ragged import RaggedWriter
     corpus_encoding.CHUNK_ROWS = 100
     from captra.translation.data import TranslationDataModule
     original, calls = RaggedWriter.append, []

@@ -11,7 +11,7 @@ import torch
 
 from captra.captioning.data import CaptioningDataModule
 from captra.captioning.model import CaptioningModule
-from captra.common.decoder import DecoderConfig
+from captra.common.nn.decoder import DecoderConfig
 from captra.translation.data import TranslationDataModule
 from captra.translation.encoder import EncoderConfig
 from captra.translation.model import TranslationModule
@@ -126,7 +126,7 @@ def test_captioning_weights_after_steps_equal_the_in_memory_path(tmp_path, per_i
 
 
 def test_the_numpy_bucketing_equals_the_list_bucketing_it_replaced():
-    from captra.common.batching import BucketBatchSampler, EpochRandomSampler
+    from captra.common.data.batching import BucketBatchSampler, EpochRandomSampler
     from tests.legacy_data import LegacyBucketBatchSampler
 
     lengths = np.random.default_rng(0).integers(1, 60, size=1003)

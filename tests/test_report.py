@@ -15,9 +15,9 @@ from nltk.translate.bleu_score import corpus_bleu
 from PIL import Image
 
 from captra.captioning.coco_metrics import coco_scores
-from captra.common.checkpoint import load_module
-from captra.common.cli import main, run_lightning
-from captra.common.ensemble import Ensemble
+from captra.common.checkpoints.loading import load_module
+from captra.common.cli.main import main, run_lightning
+from captra.common.decoding.ensemble import Ensemble
 from captra.common.report.split import load_split
 from captra.common.task import get_task
 from captra.translation.evaluation import decode as translation_decode

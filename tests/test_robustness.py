@@ -8,11 +8,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import captra.common.checkpoint_io as checkpoint_io
-from captra.common.checkpoint import CheckpointError, load_module
-from captra.common.cli import main, run_lightning
-from captra.common.text import TextPipeline
-from captra.common.vocab import UNK_ID
+import captra.common.checkpoints.atomic as checkpoint_io
+from captra.common.checkpoints.loading import CheckpointError, load_module
+from captra.common.cli.main import main, run_lightning
+from captra.common.text.pipeline import TextPipeline
+from captra.common.text.vocab import UNK_ID
 from tests.helpers import write_reverse_corpus
 from tests.test_translation_end_to_end import fit_args
 from captra.translation.model import TranslationModule

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from captra.common.beam_search import beam_search
-from captra.common.decoding import SearchConfig, length_limits
-from captra.common.search import greedy_search, search
-from captra.common.vocab import EOS_ID
+from captra.common.decoding.beam_search import beam_search
+from captra.common.decoding.settings import SearchConfig, length_limits
+from captra.common.decoding.search import greedy_search, search
+from captra.common.text.vocab import EOS_ID
 from tests.helpers import random_memory, tiny_decoder
 
 LENGTHS = [7, 3, 5, 1, 6]

@@ -12,11 +12,11 @@ from pycocoevalcap.cider.cider_scorer import CiderScorer
 
 from captra.captioning.cider import CiderD
 from captra.captioning.data import CaptioningDataModule
-from captra.common.decoding import SearchConfig, TokenRules, constrain
-from captra.common.search import greedy_search
-from captra.common.self_critical import (SelfCriticalConfig, leave_one_out_baseline, policy_gradient_loss,
+from captra.common.decoding.settings import SearchConfig, TokenRules, constrain
+from captra.common.decoding.search import greedy_search
+from captra.common.training.self_critical import (SelfCriticalConfig, leave_one_out_baseline, policy_gradient_loss,
                                          self_critical_step)
-from captra.common.vocab import EOS_ID
+from captra.common.text.vocab import EOS_ID
 from tests.helpers import random_memory, run_captra, tiny_decoder, write_reverse_corpus
 from tests.test_coco_metrics import HYPOTHESES, REFERENCES
 

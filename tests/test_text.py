@@ -2,9 +2,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from captra.common.text import TextPipeline
-from captra.common.tokenizers import JOINER, WordTokenizer
-from captra.common.vocab import EOS_ID, SPECIALS, UNK_ID, Vocabulary
+from captra.common.text.pipeline import TextPipeline
+from captra.common.text.tokenizers import JOINER, WordTokenizer
+from captra.common.text.vocab import EOS_ID, SPECIALS, UNK_ID, Vocabulary
 
 CORPUS = ["A man, eating an apple.", "Two dogs play in the snow!", "A woman's bike is red."] * 20
 

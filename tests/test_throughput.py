@@ -4,9 +4,9 @@ from types import SimpleNamespace
 
 import torch
 
-import captra.common.throughput as throughput_module
-from captra.common.throughput import ThroughputLogger
-from captra.common.vocab import PAD_ID
+import captra.common.training.throughput as throughput_module
+from captra.common.training.throughput import ThroughputLogger
+from captra.common.text.vocab import PAD_ID
 
 
 class RecordingModule:

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from captra.common.checkpoint import load_module
-from captra.common.cli import main
-from captra.common.decoding import TokenRules, constrain
-from captra.common.vocab import UNK_ID
+from captra.common.checkpoints.loading import load_module
+from captra.common.cli.main import main
+from captra.common.decoding.settings import TokenRules, constrain
+from captra.common.text.vocab import UNK_ID
 from captra.translation.translate import translate_ids
 
 FIXTURES = Path(__file__).parent / "fixtures"

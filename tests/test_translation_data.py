@@ -3,9 +3,9 @@ import gzip
 import pytest
 import torch
 
-from captra.common.textfile import DataError
+from captra.common.text.files import DataError
 from tests.helpers import write_reverse_corpus
-from captra.common.batching import BucketBatchSampler
+from captra.common.data.batching import BucketBatchSampler
 from captra.translation.data import TranslationDataModule
 
 
@@ -70,7 +70,7 @@ def test_missing_split_and_non_utf8_lines_are_named(tmp_path):
 
 
 def test_the_batch_order_depends_only_on_seed_and_epoch_so_a_resumed_run_replays_it():
-    from captra.common.batching import EpochRandomSampler
+    from captra.common.data.batching import EpochRandomSampler
 
     lengths = [i % 9 + 1 for i in range(100)]
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from captra.common.checkpoint import CheckpointError, load_module
-from captra.common.vocab import UNK_ID
-from captra.common.cli import main, run_lightning
+from captra.common.checkpoints.loading import CheckpointError, load_module
+from captra.common.text.vocab import UNK_ID
+from captra.common.cli.main import main, run_lightning
 from captra.translation.model import TranslationModule
-from captra.common.textfile import read_lines
+from captra.common.text.files import read_lines
 from tests.helpers import write_reverse_corpus
 
 

@@ -3,7 +3,7 @@
     <cache_dir>/corpora/<src>-<tgt>-<tokenizer><vocab_size>-<key>/
         tokenizers/            src.json, tgt.json: the fitted tokenizers and vocabularies (the checkpoint's text)
         <split>-<key>/         per split: src, tgt (token ids) and reference (the raw target lines), each a ragged
-                               column (common/ragged.py) holding every line of the files; blank-line flags
+                               column (common/data/ragged.py) holding every line of the files; blank-line flags
 
 The folder's key covers the training files (path, size, modification time), the tokenizer options, the
 sample size and the sentencepiece version (versions train different models from the same text); a split's
@@ -27,11 +27,11 @@ from typing import Any, Iterator
 import numpy as np
 import sentencepiece
 
-from captra.common.corpus_encoding import Column, encode_columns
-from captra.common.prepared_folder import Preparation, data_key, fingerprint, prepared
-from captra.common.ragged import Ragged
-from captra.common.text import TextPipeline, TokenizerKind
-from captra.common.textfile import DataError, LineReader
+from captra.common.data.encoding import Column, encode_columns
+from captra.common.data.prepared_folder import Preparation, data_key, fingerprint, prepared
+from captra.common.data.ragged import Ragged
+from captra.common.text.pipeline import TextPipeline, TokenizerKind
+from captra.common.text.files import DataError, LineReader
 
 FORMAT = 1  # of the prepared files; a change of layout bumps it (and so every key)
 SIDES = ("src", "tgt")

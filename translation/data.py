@@ -12,14 +12,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from captra.common.batching import already_collated
-from captra.common.corpus_encoding import default_num_proc
-from captra.common.corpus_stats import column_summary
-from captra.common.datamodule import SplitDataModule
-from captra.common.prepared_folder import default_cache_dir
-from captra.common.text import TextPipeline, TokenizerKind
-from captra.common.textfile import LineReader
-from captra.common.vocab import BOS_ID, EOS_ID
+from captra.common.data.batching import already_collated
+from captra.common.data.encoding import default_num_proc
+from captra.common.data.stats import column_summary
+from captra.common.data.datamodule import SplitDataModule
+from captra.common.data.prepared_folder import default_cache_dir
+from captra.common.text.pipeline import TextPipeline, TokenizerKind
+from captra.common.text.files import LineReader
+from captra.common.text.vocab import BOS_ID, EOS_ID
 from captra.translation.corpus import CorpusSpec, PreparedCorpus, PreparedSplit, parallel_lines, split_path
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from captra.common.embedding import TokenEmbedding
-from captra.common.memory import Memory, padding_mask
-from captra.common.precision import fused_rnn_precision
+from captra.common.nn.embedding import TokenEmbedding
+from captra.common.nn.memory import Memory, padding_mask
+from captra.common.nn.precision import fused_rnn_precision
 
 _RNNS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 

@@ -6,7 +6,7 @@ import torch
 
 from captra.common.report.plots import alignment_matrix
 from captra.common.report.split import SplitData
-from captra.common.decoding import SearchConfig
+from captra.common.decoding.settings import SearchConfig
 from captra.translation.data import TranslationDataModule
 from captra.translation.translate import MAX_SOURCE_TOKENS, translate_ids
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from captra.common.decoder import DecoderConfig
-from captra.common.memory import Memory
+from captra.common.nn.decoder import DecoderConfig
+from captra.common.nn.memory import Memory
 from captra.translation.metrics import translation_scores
-from captra.common.module import Objective, OptimizerConfig, Seq2SeqModule, as_config
-from captra.common.self_critical import SelfCriticalConfig
-from captra.common.decoding import SearchConfig
+from captra.common.training.module import Objective, OptimizerConfig, Seq2SeqModule, as_config
+from captra.common.training.self_critical import SelfCriticalConfig
+from captra.common.decoding.settings import SearchConfig
 from captra.translation.encoder import EncoderConfig, RecurrentEncoder
 
 

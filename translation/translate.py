@@ -9,11 +9,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from captra.common.checkpoint import load_ensemble
-from captra.common.inference import add_device_arguments, decoding_config, place, resolve_device
-from captra.common.textfile import DataError, read_lines
-from captra.common.decoding import SearchConfig
-from captra.common.batching import pad
+from captra.common.checkpoints.loading import load_ensemble
+from captra.common.cli.inference import add_device_arguments, decoding_config, place, resolve_device
+from captra.common.text.files import DataError, read_lines
+from captra.common.decoding.settings import SearchConfig
+from captra.common.data.batching import pad
 from captra.translation.model import TranslationModule
 
 MAX_SOURCE_TOKENS = 250  # longer inputs are truncated (with a warning) to bound time and memory

@@ -21,10 +21,10 @@ from typing import Any
 import torch
 import yaml
 
-from captra.common.checkpoint import CheckpointError, checkpoint_task, load_ensemble, read_checkpoint
-from captra.common.checkpoint_file import module_hparams
-from captra.common.distributed import gather_by_id, join_process_group
-from captra.common.inference import add_device_arguments, decoding_config, place, resolve_device
+from captra.common.checkpoints.loading import CheckpointError, checkpoint_task, load_ensemble, read_checkpoint
+from captra.common.checkpoints.file import module_hparams
+from captra.common.training.distributed import gather_by_id, join_process_group
+from captra.common.cli.inference import add_device_arguments, decoding_config, place, resolve_device
 from captra.common.provenance import describe_machine, git_commit
 from captra.common.report import analysis, plots
 from captra.common.report.render import Block, write_report

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any, Callable
 import torch
 import yaml
 
-from captra.common.decoding import SearchConfig
-from captra.common.textfile import DataError
+from captra.common.decoding.settings import SearchConfig
+from captra.common.text.files import DataError
 
 if TYPE_CHECKING:
-    from captra.common.datamodule import SplitDataModule
-    from captra.common.module import Seq2SeqModule
+    from captra.common.data.datamodule import SplitDataModule
+    from captra.common.training.module import Seq2SeqModule
     from captra.common.task import Task
 
 

@@ -1,6 +1,6 @@
 """Ensembles: several checkpoints of one task and vocabularies decoding as one model.
 
-`EnsembleDecoder` follows the decoder contract of common/decoding.py (`prepare / init_state / step`), so greedy,
+`EnsembleDecoder` follows the decoder contract of common/decoding/settings.py (`prepare / init_state / step`), so greedy,
 sampling and beam search, and both tasks, decode ensembles with the code that decodes single models. Each model
 keeps its own memory (`EnsembleMemory`) and recurrent state (`EnsembleState`); at every step the models'
 log-probabilities are averaged (the search renormalises them: the ensemble's distribution is the normalised
@@ -16,10 +16,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from captra.common.checkpoint_file import require_same_task_and_vocabularies
-from captra.common.decoding import Hypothesis, RecurrentState, SearchConfig
-from captra.common.memory import Memory
-from captra.common.search import search
+from captra.common.checkpoints.file import require_same_task_and_vocabularies
+from captra.common.decoding.settings import Hypothesis, RecurrentState, SearchConfig
+from captra.common.nn.memory import Memory
+from captra.common.decoding.search import search
 
 
 @dataclass

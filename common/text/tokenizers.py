@@ -8,8 +8,8 @@ from typing import Any, Iterable, Protocol
 
 import sentencepiece as spm
 
-from captra.common.textfile import DataError
-from captra.common.vocab import BOS, EOS, PAD, UNK
+from captra.common.text.files import DataError
+from captra.common.text.vocab import BOS, EOS, PAD, UNK
 
 JOINER = "\uffed"  # marks a token written without a space before it (OpenNMT's "￭")
 _WORD = re.compile(r"\w+(?:['’\-]\w+)*|[^\w\s]", re.UNICODE)

@@ -16,10 +16,10 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from captra.common.attention import AttentionKind, build_attention
-from captra.common.embedding import TokenEmbedding
-from captra.common.memory import Memory
-from captra.common.precision import fused_rnn_precision
+from captra.common.nn.attention import AttentionKind, build_attention
+from captra.common.nn.embedding import TokenEmbedding
+from captra.common.nn.memory import Memory
+from captra.common.nn.precision import fused_rnn_precision
 
 CellKind = Literal["lstm", "gru", "rnn"]
 _CELLS = {"lstm": nn.LSTMCell, "gru": nn.GRUCell, "rnn": nn.RNNCell}

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from captra.common.vocab import SPECIALS
+from captra.common.text.vocab import SPECIALS
 
 PERCENTILES = (50, 90, 99)
 

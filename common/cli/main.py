@@ -26,18 +26,18 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
 import captra
-from captra.common import average as average_command
-from captra.common.checkpoint import CheckpointError, checkpoint_task, load_module, read_checkpoint
-from captra.common.checkpoint_file import module_hparams
-from captra.common.checkpoint_io import AtomicCheckpointIO
-from captra.common.config_files import overlay_alone
-from captra.common.csv_log import ContinuingCSVLogger
-from captra.common.module import Seq2SeqModule
-from captra.common.predictions import PredictionWriter
+from captra.common.checkpoints import average as average_command
+from captra.common.checkpoints.loading import CheckpointError, checkpoint_task, load_module, read_checkpoint
+from captra.common.checkpoints.file import module_hparams
+from captra.common.checkpoints.atomic import AtomicCheckpointIO
+from captra.common.cli.config_files import overlay_alone
+from captra.common.training.csv_log import ContinuingCSVLogger
+from captra.common.training.module import Seq2SeqModule
+from captra.common.cli.predictions import PredictionWriter
 from captra.common.report import command as report_command
 from captra.common.task import InferenceCommand, tasks, unavailable_tasks
-from captra.common.textfile import DataError
-from captra.common.throughput import ThroughputLogger
+from captra.common.text.files import DataError
+from captra.common.training.throughput import ThroughputLogger
 
 TRAINER_COMMANDS = {
     "fit": "train a model from a config (-c base.yaml -c overlay.yaml); resume with --ckpt_path last",
@@ -106,7 +106,7 @@ class CaptraCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.text", "model.init_args.text", apply_on="instantiate")
-        # The data modules split batches across DDP ranks themselves (see common/batching.py).
+        # The data modules split batches across DDP ranks themselves (see common/data/batching.py).
         parser.set_defaults({"trainer.use_distributed_sampler": False})
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({

@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
-from captra.common.checkpoint import checkpoint_task
-from captra.common.checkpoint_file import CheckpointError, read_checkpoint, require_same_task_and_vocabularies
-from captra.common.checkpoint_io import AtomicCheckpointIO
+from captra.common.checkpoints.loading import checkpoint_task
+from captra.common.checkpoints.file import CheckpointError, read_checkpoint, require_same_task_and_vocabularies
+from captra.common.checkpoints.atomic import AtomicCheckpointIO
 
 HELP = "average the weights of several checkpoints of one run into one checkpoint"
 KEPT = ("epoch", "global_step", "pytorch-lightning_version", "hyper_parameters", "captra")

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, Sequence
 import numpy as np
 import torch
 
-from captra.common.vocab import PAD_ID
+from captra.common.text.vocab import PAD_ID
 
 OFFSET_PAIR = struct.Struct("<qq")  # a row's start and end in the offsets file (little-endian int64, as saved)
 

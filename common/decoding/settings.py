@@ -12,8 +12,8 @@ from typing import Literal, Protocol, TypeVar
 import torch
 from torch import Tensor
 
-from captra.common.memory import Memory
-from captra.common.vocab import BOS_ID, EOS_ID, PAD_ID
+from captra.common.nn.memory import Memory
+from captra.common.text.vocab import BOS_ID, EOS_ID, PAD_ID
 
 
 @dataclass

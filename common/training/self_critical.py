@@ -19,11 +19,11 @@ from typing import Callable, Literal, Sequence
 import torch
 from torch import Tensor
 
-from captra.common.batching import pad
-from captra.common.decoding import Decoder, SearchConfig, TokenRules
-from captra.common.memory import Memory
-from captra.common.search import greedy_search
-from captra.common.vocab import BOS_ID, EOS_ID, PAD_ID
+from captra.common.data.batching import pad
+from captra.common.decoding.settings import Decoder, SearchConfig, TokenRules
+from captra.common.nn.memory import Memory
+from captra.common.decoding.search import greedy_search
+from captra.common.text.vocab import BOS_ID, EOS_ID, PAD_ID
 
 # (outputs as token ids without </s>, the references of each output's input) -> one reward per output
 RewardFunction = Callable[[Sequence[Sequence[int]], Sequence[Sequence[str]]], Tensor]

@@ -9,8 +9,8 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from captra.common.decoding import SearchConfig
-from captra.common.int8 import check_int8_device, quantize_int8
+from captra.common.decoding.settings import SearchConfig
+from captra.common.decoding.int8 import check_int8_device, quantize_int8
 
 
 def resolve_device(name: str) -> torch.device:

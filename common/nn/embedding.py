@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from captra.common.vocab import PAD_ID
+from captra.common.text.vocab import PAD_ID
 
 
 class TokenEmbedding(nn.Module):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any, Iterable, Literal, Sequence
 
-from captra.common.tokenizers import SentencePieceTokenizer, Tokenizer, WordTokenizer, tokenizer_from_state
-from captra.common.vocab import Vocabulary
+from captra.common.text.tokenizers import SentencePieceTokenizer, Tokenizer, WordTokenizer, tokenizer_from_state
+from captra.common.text.vocab import Vocabulary
 
 TokenizerKind = Literal["word", "sentencepiece"]
 

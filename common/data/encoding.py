@@ -21,9 +21,9 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from captra.common.ragged import RaggedWriter, id_dtype
-from captra.common.text import TextPipeline
-from captra.common.vocab import SPECIALS, UNK_ID
+from captra.common.data.ragged import RaggedWriter, id_dtype
+from captra.common.text.pipeline import TextPipeline
+from captra.common.text.vocab import SPECIALS, UNK_ID
 
 CHUNK_ROWS = 20_000
 
@@ -112,7 +112,7 @@ def encode_columns(
     rows: Iterable[tuple[str, ...]], columns: Sequence[Column], folder: Path, num_proc: int, what: str,
     progress: Callable[[], float] = lambda: 0.0, on_progress: Callable[[float], None] = lambda fraction: None,
 ) -> dict[str, dict[str, Any]]:
-    """Write every column of `rows` to `folder` as ragged arrays (`common/ragged.py`); returns per column its
+    """Write every column of `rows` to `folder` as ragged arrays (`common/data/ragged.py`); returns per column its
     `Ragged` metadata and, for encoded columns, `tokens`, `unk`, `blank_rows` and `types_seen` (vocabulary
     entries that occur). `progress()` tells the fraction of the input read so far (0..1), shown as a progress
     bar and reported to `on_progress`; a throughput line ends it."""

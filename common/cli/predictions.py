@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import lightning as L
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from captra.common.distributed import gather_by_id
+from captra.common.training.distributed import gather_by_id
 
 
 class PredictionWriter(BasePredictionWriter):

@@ -7,9 +7,9 @@ from typing import Any
 
 from torch import nn
 
-from captra.common.checkpoint_file import CheckpointError, module_hparams, read_checkpoint
-from captra.common.ensemble import Ensemble
-from captra.common.module import CHECKPOINT_FORMAT, Seq2SeqModule
+from captra.common.checkpoints.file import CheckpointError, module_hparams, read_checkpoint
+from captra.common.decoding.ensemble import Ensemble
+from captra.common.training.module import CHECKPOINT_FORMAT, Seq2SeqModule
 from captra.common.task import Task, UnknownTaskError, get_task
 
 

@@ -7,7 +7,7 @@ from typing import Any, Callable
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
-from captra.common.batching import ShardSampler, bucketed_train_loader
+from captra.common.data.batching import ShardSampler, bucketed_train_loader
 
 
 class SplitDataModule(L.LightningDataModule):

@@ -1,4 +1,4 @@
-"""Search strategies for a batch: greedy, sampling (with temperature) and beam search (common/beam_search.py).
+"""Search strategies for a batch: greedy, sampling (with temperature) and beam search (common/decoding/beam_search.py).
 
 Greedy and sampling step the whole batch together; every strategy returns one list of hypotheses (best first)
 per input.
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import torch
 
-from captra.common.beam_search import beam_search
-from captra.common.decoding import Decoder, Hypothesis, SearchConfig, TokenRules, constrain, length_limits
-from captra.common.memory import Memory
-from captra.common.vocab import BOS_ID, EOS_ID, PAD_ID
+from captra.common.decoding.beam_search import beam_search
+from captra.common.decoding.settings import Decoder, Hypothesis, SearchConfig, TokenRules, constrain, length_limits
+from captra.common.nn.memory import Memory
+from captra.common.text.vocab import BOS_ID, EOS_ID, PAD_ID
 
 
 def search(

@@ -17,18 +17,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from captra.common.checkpoint_file import CheckpointError, read_checkpoint, require_same_task_and_vocabularies
-from captra.common.decoder import AttentionDecoder, DecoderConfig
-from captra.common.distributed import gather_by_id
-from captra.common.ensemble import Ensemble
-from captra.common.memory import Memory
-from captra.common.rng import capture_rng_state, restore_rng_state
-from captra.common.decoding import Hypothesis, SearchConfig, TokenRules
-from captra.common.search import search
-from captra.common.self_critical import SelfCriticalConfig, self_critical_step
+from captra.common.checkpoints.file import CheckpointError, read_checkpoint, require_same_task_and_vocabularies
+from captra.common.nn.decoder import AttentionDecoder, DecoderConfig
+from captra.common.training.distributed import gather_by_id
+from captra.common.decoding.ensemble import Ensemble
+from captra.common.nn.memory import Memory
+from captra.common.training.rng import capture_rng_state, restore_rng_state
+from captra.common.decoding.settings import Hypothesis, SearchConfig, TokenRules
+from captra.common.decoding.search import search
+from captra.common.training.self_critical import SelfCriticalConfig, self_critical_step
 from captra.common.task import get_task
-from captra.common.text import TextPipeline
-from captra.common.vocab import PAD_ID, UNK_ID
+from captra.common.text.pipeline import TextPipeline
+from captra.common.text.vocab import PAD_ID, UNK_ID
 
 CHECKPOINT_FORMAT = 1
 Objective = Literal["xe", "scst"]
@@ -193,7 +193,7 @@ class Seq2SeqModule(L.LightningModule):
         return loss
 
     def _self_critical_training_step(self, batch: dict[str, Any]) -> Tensor | None:
-        """REINFORCE on the task's reward with a baseline (common/self_critical.py); logs reward, baseline,
+        """REINFORCE on the task's reward with a baseline (common/training/self_critical.py); logs reward, baseline,
         advantage, the policy's entropy and the sample length."""
         step = self_critical_step(self.decoder, self.encode(batch), batch["references"], self.rewards,
                                   self.self_critical_config, self.search_config, self.token_rules(self.search_config))

@@ -15,7 +15,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from captra.common.vocab import PAD_ID
+from captra.common.text.vocab import PAD_ID
 
 
 def synchronize(device: torch.device | str) -> None:

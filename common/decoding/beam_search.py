@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from captra.common.memory import Memory
-from captra.common.decoding import Decoder, Hypothesis, SearchConfig, TokenRules, constrain, length_limits
-from captra.common.vocab import BOS_ID, EOS_ID
+from captra.common.nn.memory import Memory
+from captra.common.decoding.settings import Decoder, Hypothesis, SearchConfig, TokenRules, constrain, length_limits
+from captra.common.text.vocab import BOS_ID, EOS_ID
 
 
 def gnmt_length_penalty(length: int, alpha: float) -> float:

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler, Sampler
 
-from captra.common.distributed import process_rank
-from captra.common.vocab import PAD_ID
+from captra.common.training.distributed import process_rank
+from captra.common.text.vocab import PAD_ID
 
 
 class BucketBatchSampler(BatchSampler):

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from filelock import FileLock, Timeout
 
-from captra.common.textfile import DataError
+from captra.common.text.files import DataError
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The `captra` command: LightningCLI for fit / validate / test / predict / prepare, its config files, and what the inference commands share."""

@@ -1,0 +1,1 @@
+"""Layers: the Memory an encoder hands the decoder, attention over it, token embeddings, the attention decoder."""

@@ -1,0 +1,1 @@
+"""Training: the LightningModule a task subclasses, self-critical training, DDP helpers, RNG states and the logs."""
