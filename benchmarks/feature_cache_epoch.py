@@ -70,7 +70,8 @@ def main() -> None:
         data.attach(module.encoder)
         if cache:
             result["cache_build_s"] = round(timed(lambda: cached_features(
-                module.encoder, [i.path for i in data.read_split("train")], data.cache_dir, num_workers=args.workers),
+                module.encoder, [i.path for i in data.read_split("train")], data.cache_dir / "features",
+                num_workers=args.workers),
                 args.device)[0], 2)
         data.setup("fit")
         torch.manual_seed(0)

@@ -28,7 +28,7 @@ from captra.common.data.ragged import Ragged, RaggedWriter, write_strings
 from captra.common.text.pipeline import TextPipeline
 from captra.common.text.files import DataError
 
-FORMAT = 1  # of the prepared files; a change of layout bumps it (and so every key)
+FORMAT = 2  # of the prepared files; a change of layout or content bumps it (and so every key). 2: absolute image paths
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class PreparedCaptions:
                                   f"{split} captions of {self.source.name}")
             np.save(preparation.folder / "caption_image.npy",
                     np.repeat(np.arange(len(images), dtype=np.int32), [len(image.captions) for image in images]))
-            for name, texts in (("path", [str(image.path) for image in images]),
+            for name, texts in (("path", [str(image.path.resolve()) for image in images]),
                                 ("references", ["\n".join(image.captions) for image in images])):
                 writer = RaggedWriter(preparation.folder, name, np.uint8)
                 write_strings(writer, texts)

@@ -49,7 +49,7 @@ class CaptionDataset(Dataset):
     """Examples of a prepared split, each a caption (`captions`, rows of its caption column) of an image
     (`images`, rows of the split's images) with an id; `with_references`: examples carry all of their image's
     references. The image input is `images` from files or `features` from the cache. A batch is read in one
-    call (`__getitems__`): the captions out of their memory map, cached features in one copy out of theirs."""
+    call (`__getitems__`): the captions out of their prepared files, cached features in one copy out of their memory map."""
 
     def __init__(self, split: PreparedCaptionSplit, captions: np.ndarray, images: np.ndarray, ids: np.ndarray,
                  with_references: bool, source: FeatureStore | ImageFiles) -> None:
@@ -212,12 +212,6 @@ class CaptioningDataModule(SplitDataModule):
             except DataError as error:
                 bad[row] = str(error)
         return ImageFiles(paths, image_transform(self.encoder.spec, augment=split == "train")), bad
-
-    def prepare_data(self) -> None:
-        """Prepare the captions of the stage once (on the first process of each node; the others wait). The
-        feature caches are built in `setup`, by every rank together."""
-        for split in self.stage_splits(self.trainer.state.fn.value if self.trainer else "fit"):
-            self.captions.prepare_split(split)
 
     @staticmethod
     def readable(split: PreparedCaptionSplit, bad: dict[int, str]) -> np.ndarray:

@@ -32,6 +32,13 @@ from captra.common.text.files import DataError
 log = logging.getLogger(__name__)
 
 
+def all_gather(value: Any) -> list[Any]:
+    """Every rank's `value` (picklable), in rank order; under DDP only."""
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
 def cache_key(encoder: ImageEncoder, paths: list[Path]) -> str:
     """Hex digest of what the features depend on."""
     digest = hashlib.sha256()
@@ -98,25 +105,19 @@ class BuildGroup:
         self.host, self.pid = socket.gethostname(), os.getpid()
         if world == 1:
             return
-        hosts = self._all_gather((self.host, self.pid))
+        hosts = all_gather((self.host, self.pid))
         token = hosts[0][1]  # rank 0's pid names the probe
         probe = cache_dir / f".{key}.probe-{hosts[0][0]}-{token}"
         if rank == 0:
             probe.touch()
         dist.barrier()
-        shared = all(self._all_gather(probe.is_file()))
+        shared = all(all_gather(probe.is_file()))
         dist.barrier()
         if rank == 0:
             probe.unlink()
         self.members = list(range(world)) if shared else [r for r in range(world) if hosts[r][0] == self.host]
         self.rank = rank
         self.host, self.pid = hosts[self.members[0]]
-
-    @staticmethod
-    def _all_gather(value: Any) -> list[Any]:
-        gathered: list[Any] = [None] * dist.get_world_size()
-        dist.all_gather_object(gathered, value)
-        return gathered
 
     @property
     def leads(self) -> bool:
@@ -135,7 +136,7 @@ class BuildGroup:
         """Every member's unreadable images."""
         if not (dist.is_available() and dist.is_initialized()):
             return bad
-        gathered = self._all_gather(bad)
+        gathered = all_gather(bad)
         return {row: reason for member in self.members for row, reason in gathered[member].items()}
 
 
@@ -158,21 +159,30 @@ def build_features(encoder: ImageEncoder, paths: list[Path], target: Path, batch
     if len(group.members) > 1:
         print(f"captra: rank {group.rank} computes the CNN features of images {rows.start}-{rows.stop - 1} of {len(paths)} "
               f"with {len(group.members) - 1} other process{'es' if len(group.members) > 2 else ''}", file=sys.stderr)
-    array = np.load(partial, mmap_mode="r+")
+    header = np.load(partial, mmap_mode="r")  # only for the layout: where rows start and how long one is
+    start, row_bytes = header.offset, int(np.prod(header.shape[1:])) * header.itemsize
+    del header
     loader = DataLoader(_ImageFiles([paths[row] for row in rows], encoder), batch_size=batch_size,
                         num_workers=min(num_workers, 1), collate_fn=_keep_batch)  # one worker decodes JPEGs; the CNN needs the other cores
     bad: dict[int, str] = {}
-    with tqdm(total=len(rows), desc=f"caching CNN features ({target.stem[:8]})", unit="img", file=sys.stderr, disable=None) as bar:
-        for items in loader:
-            good = [(rows.start + i, x) for i, x, _ in items if x is not None]
-            bad.update({rows.start + i: reason for i, _, reason in items if reason is not None})
-            if good:
-                regions = encoder.regions(torch.stack([x for _, x in good]).to(device))  # (b, S, C)
-                array[[row for row, _ in good]] = regions.cpu().half().numpy()
-            bar.update(len(items))
-    encoder.train(was_training)
-    array.flush()
-    del array
+    # Rows are written with positional writes of exactly their bytes, not through a memory map: on a filesystem
+    # shared by several nodes a mapped page that straddles two processes' shares would be written back whole.
+    descriptor = os.open(partial, os.O_WRONLY)
+    try:
+        with tqdm(total=len(rows), desc=f"caching CNN features ({target.stem[:8]})", unit="img", file=sys.stderr,
+                  disable=None) as bar:
+            for items in loader:
+                good = [(rows.start + i, x) for i, x, _ in items if x is not None]
+                bad.update({rows.start + i: reason for i, _, reason in items if reason is not None})
+                if good:
+                    regions = encoder.regions(torch.stack([x for _, x in good]).to(device))  # (b, S, C)
+                    for (row, _), features in zip(good, regions.cpu().half().numpy()):  # features: (S, C) fp16
+                        os.pwrite(descriptor, features.tobytes(), start + row * row_bytes)
+                bar.update(len(items))
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+        encoder.train(was_training)
     bad = group.merge(bad)
     group.barrier()
     if len(bad) == len(paths):
@@ -193,7 +203,7 @@ def cached_features(
     key = cache_key(encoder, paths)
     array_path, meta_path = cache_dir / f"{key}.npy", cache_dir / f"{key}.json"
     hit = array_path.is_file() and meta_path.is_file()
-    if all(BuildGroup._all_gather(hit) if process_rank()[1] > 1 else [hit]):  # under DDP: a hit on every rank
+    if all(all_gather(hit) if process_rank()[1] > 1 else [hit]):  # under DDP: a hit on every rank
         meta = json.loads(meta_path.read_text())
         log.info("feature cache hit: %s (%d images)", array_path, meta["images"])
         return FeatureStore(array_path, {int(row): reason for row, reason in meta["bad"].items()})
@@ -201,6 +211,8 @@ def cached_features(
     bad = build_features(encoder, paths, array_path, batch_size, num_workers, group)
     if group.leads:
         meta = {"images": len(paths), "backbone": encoder.config.backbone, "size": encoder.spec.size, "bad": bad}
-        meta_path.write_text(json.dumps(meta, indent=1))
+        partial_meta = partial_path(meta_path, group.host, group.pid)
+        partial_meta.write_text(json.dumps(meta, indent=1))
+        os.replace(partial_meta, meta_path)  # atomic: a concurrent reader never sees half of it
     group.barrier()
     return FeatureStore(array_path, bad)

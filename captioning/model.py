@@ -42,11 +42,13 @@ class CaptioningModule(Seq2SeqModule):
         self_critical: samples, baseline and temperature of self-critical training (objective scst).
         init_from: a checkpoint whose weights a new run starts from (same task and vocabularies; the optimizer,
             schedule and loop start fresh). Ignored when resuming with --ckpt_path.
+        monitor: the validation metric that selects the best checkpoint, stops early and drives the plateau
+            schedule, e.g. val/loss (lower is better for the loss, the perplexity and error rates); default: the
+            task's main metric (val/cider).
         text: the caption vocabulary; linked from the data module by `captra fit`.
     """
 
     task = "captioning"
-    monitor = "val/cider"
 
     def __init__(
         self,
@@ -60,12 +62,14 @@ class CaptioningModule(Seq2SeqModule):
         objective: Objective = "xe",
         self_critical: SelfCriticalConfig = SelfCriticalConfig(),
         init_from: str | None = None,
+        monitor: str | None = None,
         text: dict[str, dict] | None = None,
     ) -> None:
         hparams = dict(encoder=encoder, decoder=decoder, search=search, optimizer=optimizer,
                        label_smoothing=label_smoothing, attention_penalty=attention_penalty,
                        validation_meteor=validation_meteor)
-        super().__init__(decoder, search, optimizer, label_smoothing, text, hparams, objective, self_critical, init_from)
+        super().__init__(decoder, search, optimizer, label_smoothing, text, hparams, objective, self_critical, init_from,
+                         monitor)
         self.encoder_config = as_config(encoder, ImageEncoderConfig)
         self.attention_penalty = attention_penalty
         self.validation_meteor = validation_meteor

@@ -19,6 +19,7 @@ TASK = Task(
     main_metric_label="CIDEr-D",
     score_names=("cider", "meteor", "rouge_l", "spice", "bleu1_coco", "bleu2_coco", "bleu3_coco", "bleu4_coco",
                  "bleu1", "bleu2", "bleu3", "bleu4", "bad_endings"),
+    lower_is_better=frozenset({"bad_endings"}),
     sentence_score=sentence_cider,
     paired_test=paired_bootstrap_cider,
     main_score=corpus_cider,

@@ -54,7 +54,10 @@ class Task:
         command: the inference command that serves a checkpoint of this task.
         report: how `captra report` reads and decodes a split and draws attention.
         protocol: the evaluation protocol, printed in every report.
-        main_metric: key of the score that selects checkpoints (in `module_class.score`'s result).
+        main_metric: key of the score that selects checkpoints (in `module_class.score`'s result), unless a run
+            sets model.monitor (common/training/selection.py).
+        lower_is_better: the scores (keys of `score`'s result) of which lower is better, e.g. TER; for the others,
+            higher is (the loss and the perplexity are always lower-better).
         main_metric_label: its name in tables and plots.
         score_names: the scores the report's table shows, in order.
         sentence_score: per-example score (0-100) used to pick the report's best and worst examples.
@@ -78,6 +81,7 @@ class Task:
     paired_test: PairedTest | None = None
     main_score: CorpusScorer | None = None
     score_labels: Mapping[str, str] = field(default_factory=dict)
+    lower_is_better: frozenset[str] = frozenset()
 
 
 _registered: dict[str, Task] = {}

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from captra.common.cli.config_files import overlay_alone
 from captra.common.cli.main import main
 
 CONFIGS = Path(__file__).parent.parent / "configs"
@@ -86,3 +87,11 @@ def test_a_checkpoint_stands_for_the_model_class_but_not_for_the_data_class(caps
     with pytest.raises(SystemExit):
         main(["test", "-c", str(overlay), "--ckpt_path", "some.ckpt"])
     assert "names no data class" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("word", ["--model.class_path=captra.translation.model.TranslationModule", "--model.class_path"])
+def test_a_class_given_on_the_command_line_completes_an_overlay(word, capsys):
+    overlay = CONFIGS / "translation/multi30k_en_de.yaml"
+    words = ["-c", str(overlay), word] + ([] if "=" in word else ["captra.translation.model.TranslationModule"])
+    assert overlay_alone("fit", words) == (f"{overlay}: an overlay (it names no data class); compose it with a base "
+                                           f"config, e.g. captra fit -c {CONFIGS / 'translation/base.yaml'} -c {overlay}")

@@ -192,3 +192,36 @@ def test_loader_workers_read_the_same_batches_as_the_main_process(tmp_path):
     for alone, worker in zip(*loaders):
         assert all(torch.equal(alone[key], worker[key]) for key in ("ids", "src", "src_lengths", "tgt"))
         assert alone["references"] == worker["references"]
+
+
+def test_a_filesystem_whose_locks_fail_prepares_unlocked(tmp_path, monkeypatch, caplog):
+    def failing(self, *args, **kwargs):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(prepared_folder.FileLock, "acquire", failing)
+    assert prepared(tmp_path / "unit", lambda preparation: {"built": True}, "a unit") == {"built": True}
+    assert "file locks do not work here" in caplog.text and "No locks available" in caplog.text
+    assert json.loads((tmp_path / "unit" / "meta.json").read_text()) == {"built": True}
+
+
+def test_a_process_waiting_for_another_says_so_until_the_lock_is_free(tmp_path, monkeypatch, capsys):
+    import threading
+
+    monkeypatch.setattr(prepared_folder, "WAIT_NOTICE_S", 0.2)
+    holder = prepared_folder.FileLock(tmp_path / "unit.lock", thread_local=False)  # released by the timer thread
+    holder.acquire()
+    release = threading.Timer(0.7, holder.release)
+    release.start()
+    assert prepared(tmp_path / "unit", lambda preparation: {"built": True}, "a unit") == {"built": True}
+    release.join()
+    err = capsys.readouterr().err
+    assert "waiting for another process preparing a unit" in err
+    assert err.count(f"still waiting for {tmp_path / 'unit.lock'}") >= 2 and "delete that file" in err
+
+
+def test_a_folder_that_captra_did_not_write_is_named_not_overwritten(tmp_path):
+    (tmp_path / "unit").mkdir()
+    (tmp_path / "unit" / "notes.txt").write_text("mine")
+    with pytest.raises(DataError, match=r"unit: not a prepared folder captra wrote \(it has no meta.json\); delete it"):
+        prepared(tmp_path / "unit", lambda preparation: {"built": True}, "a unit")
+    assert (tmp_path / "unit" / "notes.txt").read_text() == "mine"

@@ -74,3 +74,35 @@ def test_encoding_a_batch_equals_encoding_each_text(texts):
 
 SENTENCEPIECE = TextPipeline.build(CORPUS, kind="sentencepiece", vocab_size=60)
 WORDS = TextPipeline.build(CORPUS, kind="word")
+
+
+def test_a_text_file_is_open_only_while_it_is_read(tmp_path):
+    import os
+
+    from captra.common.text.files import LineReader
+
+    path = tmp_path / "a.txt"
+    path.write_text("one\ntwo\r\nthree\n")
+    open_files = lambda: len(os.listdir("/proc/self/fd"))  # noqa: E731
+    before = open_files()
+    reader = LineReader(path)
+    assert open_files() == before and reader.position == 0
+    assert list(reader) == ["one", "two", "three"] and reader.position == path.stat().st_size
+    assert open_files() == before
+
+
+def test_a_corrupt_gzip_file_is_named_with_the_line_reached(tmp_path):
+    import gzip
+
+    from captra.common.text.files import DataError, read_lines
+
+    path = tmp_path / "train.en.gz"
+    import random
+
+    rng = random.Random(0)
+    text = "".join(" ".join(f"w{rng.randrange(10**6)}" for _ in range(8)) + "\n" for _ in range(5000))
+    compressed = gzip.compress(text.encode())
+    middle = len(compressed) // 2
+    path.write_bytes(compressed[:middle] + bytes(b ^ 0x55 for b in compressed[middle:middle + 200]) + compressed[middle + 200:])
+    with pytest.raises(DataError, match=rf"{path}: cannot be read after line \d+ \("):
+        read_lines(path)

@@ -1,4 +1,4 @@
-"""Parallel text: a folder of `{split}.{lang}[.gz]` files -> prepared, memory-mapped splits -> length-bucketed batches."""
+"""Parallel text: a folder of `{split}.{lang}[.gz]` files -> prepared splits on disk -> length-bucketed batches."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class ParallelDataset(Dataset):
-    """The pairs `rows` (line numbers) of a prepared split, in this order; a batch is read out of the memory maps
+    """The pairs `rows` (line numbers) of a prepared split, in this order; a batch is read out of the prepared files
     in one call (`__getitems__`), so no Python object is held per pair."""
 
     def __init__(self, split: PreparedSplit, rows: np.ndarray) -> None:
@@ -59,7 +59,7 @@ class ParallelDataset(Dataset):
 class TranslationDataModule(SplitDataModule):
     """Multi30k-style parallel text: `train.en.gz`, `val.de`, `test_2016_flickr.en.gz`, ...
 
-    Each split is tokenized once into memory-mapped arrays under `cache_dir` (keyed by the files and the
+    Each split is tokenized once into flat id arrays under `cache_dir` (keyed by the files and the
     tokenizer settings; `captra prepare -c CONFIG` does it ahead of training) and every run, resume and DDP
     rank reads those: a corpus of millions of pairs costs about the memory of a small one.
 
@@ -165,11 +165,6 @@ class TranslationDataModule(SplitDataModule):
             log.warning("%s: dropped %d pairs with an empty side and %d longer than %d tokens; %d remain",
                         split_name, blank, too_long, self.max_length, len(rows))
         return ParallelDataset(split, rows)
-
-    def prepare_data(self) -> None:
-        """Prepare the splits of the stage once (on the first process of each node; the others wait)."""
-        for split in self.stage_splits(self.trainer.state.fn.value if self.trainer else "fit"):
-            self.corpus.prepare_split(split)
 
     def setup(self, stage: str | None = None) -> None:
         for split in self.stage_splits(stage):

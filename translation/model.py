@@ -27,6 +27,9 @@ class TranslationModule(Seq2SeqModule):
         self_critical: samples, baseline and temperature of self-critical training (objective scst).
         init_from: a checkpoint whose weights a new run starts from (same task and vocabularies; the optimizer,
             schedule and loop start fresh). Ignored when resuming with --ckpt_path.
+        monitor: the validation metric that selects the best checkpoint, stops early and drives the plateau
+            schedule, e.g. val/loss (lower is better for the loss, the perplexity and error rates); default: the
+            task's main metric (val/bleu).
         text: source/target vocabularies and tokenizers; linked from the data module by `captra fit`.
     """
 
@@ -42,10 +45,12 @@ class TranslationModule(Seq2SeqModule):
         objective: Objective = "xe",
         self_critical: SelfCriticalConfig = SelfCriticalConfig(),
         init_from: str | None = None,
+        monitor: str | None = None,
         text: dict[str, dict] | None = None,
     ) -> None:
         hparams = dict(encoder=encoder, decoder=decoder, search=search, optimizer=optimizer, label_smoothing=label_smoothing)
-        super().__init__(decoder, search, optimizer, label_smoothing, text, hparams, objective, self_critical, init_from)
+        super().__init__(decoder, search, optimizer, label_smoothing, text, hparams, objective, self_critical, init_from,
+                         monitor)
         self.encoder_config = as_config(encoder, EncoderConfig)
         self.encoder = RecurrentEncoder(self.encoder_config, len(self.texts["src"].vocab))
         self.decoder = self.build_decoder(self.encoder.output_size, self.encoder.output_size)

@@ -19,6 +19,7 @@ TASK = Task(
     main_metric="bleu",
     main_metric_label="BLEU (cased)",
     score_names=("bleu", "bleu_lc", "bleu_tok_lc", "chrf", "ter"),
+    lower_is_better=frozenset({"ter"}),
     sentence_score=sentence_bleu,
     paired_test=paired_bootstrap,
     score_labels={"bleu": "BLEU (cased)", "bleu_lc": "BLEU, lowercased", "bleu_tok_lc": "BLEU, Moses-tokenized and lowercased",

@@ -39,7 +39,8 @@ def overlay_alone(command: str, words: list[str]) -> str | None:
     except (yaml.YAMLError, UnicodeDecodeError):
         return None
     given = {section for section in SECTIONS for word in words
-             if word in (f"--{section}", f"--{section}.class_path") or word.startswith(f"--{section}=")}
+             if word in (f"--{section}", f"--{section}.class_path")
+             or word.startswith((f"--{section}=", f"--{section}.class_path="))}
     if any(word == "--ckpt_path" or word.startswith("--ckpt_path=") for word in words):
         given.add("model")  # rebuilt from the checkpoint
     missing = [s for s in SECTIONS if s not in given and not any(_names_a_class(config, s) for config in configs)]

@@ -13,6 +13,7 @@ Also runnable as `python -m captra ...`.
 from __future__ import annotations
 
 import argparse
+import importlib
 import re
 import sys
 import warnings
@@ -37,6 +38,7 @@ from captra.common.cli.predictions import PredictionWriter
 from captra.common.report import command as report_command
 from captra.common.task import InferenceCommand, tasks, unavailable_tasks
 from captra.common.text.files import DataError
+from captra.common.training.selection import AUTO, Selection, SelectionError, metric_mode, selection_for
 from captra.common.training.throughput import ThroughputLogger
 
 TRAINER_COMMANDS = {
@@ -95,7 +97,11 @@ def newest_last_checkpoint(root: Path) -> tuple[Path, int] | None:
 
 
 class CaptraCLI(LightningCLI):
-    """LightningCLI with BLEU-driven checkpointing / early stopping and TensorBoard + CSV logs.
+    """LightningCLI with checkpointing / early stopping by the task's selection metric and TensorBoard + CSV logs.
+
+    The best checkpoint, early stopping and the plateau schedule follow `model.monitor` or, by default, the
+    task's main metric, in its direction (common/training/selection.py); `checkpoint.monitor` /
+    `early_stopping.monitor` (and `.mode`) still override one of them alone.
 
     `captra fit ... --ckpt_path last` resumes the newest run under `trainer.default_root_dir` from its
     last.ckpt (model, optimizer, scheduler, callbacks, loop position) and keeps logging into that run's folder.
@@ -110,11 +116,11 @@ class CaptraCLI(LightningCLI):
         parser.set_defaults({"trainer.use_distributed_sampler": False})
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({
-            "checkpoint.monitor": Seq2SeqModule.monitor,
-            "checkpoint.mode": "max",
+            "checkpoint.monitor": AUTO,  # auto: the module's selection (model.monitor, else the task's main metric)
+            "checkpoint.mode": AUTO,  # auto: the direction of the monitored metric
             "checkpoint.save_top_k": 1,
             "checkpoint.save_last": True,
-            "checkpoint.filename": "best-epoch{epoch:02d}-step{step}-bleu{val/bleu:.2f}",
+            "checkpoint.filename": AUTO,  # auto: best-epoch{epoch:02d}-step{step}-NAME{val/NAME:.2f}
             "checkpoint.auto_insert_metric_name": False,
             "checkpoint.enable_version_counter": False,  # one last.ckpt per run folder, shared with step_checkpoint
         })
@@ -130,8 +136,8 @@ class CaptraCLI(LightningCLI):
         parser.add_lightning_class_args(ThroughputLogger, "throughput")  # train/tokens_per_s, train/examples_per_s
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
         parser.set_defaults({
-            "early_stopping.monitor": Seq2SeqModule.monitor,
-            "early_stopping.mode": "max",
+            "early_stopping.monitor": AUTO,
+            "early_stopping.mode": AUTO,
             "early_stopping.patience": 5,
             # Checked after each validation only: a run stopped before its first validation (max_steps, max_time)
             # would otherwise fail at the epoch's end on the missing metric before last.ckpt is written.
@@ -176,6 +182,7 @@ class CaptraCLI(LightningCLI):
             raise CheckpointError("--ensemble: fit trains one model; ensembles are for validate, test and predict")
         if config.get("ensemble") and not config.get("ckpt_path"):
             raise CheckpointError("--ensemble: needs --ckpt_path, the ensemble's first member")
+        self._resolve_selection(config)
         if self.subcommand == "fit" and not validates(config["trainer"]):
             print("captra: validation is off (trainer.limit_val_batches 0): no checkpoint selection, early stopping or "
                   "learning-rate plateau schedule; the latest weights are saved as last.ckpt after every epoch",
@@ -184,6 +191,24 @@ class CaptraCLI(LightningCLI):
             config["checkpoint"]["filename"] = "epoch{epoch:02d}-step{step}"
         if self.subcommand == "fit" and config.get("ckpt_path") == "last":
             self._resolve_last_checkpoint(config)
+
+    @staticmethod
+    def _resolve_selection(config: Any) -> None:
+        """The callbacks' `auto` monitor, mode and file name from the module's selection metric."""
+        module_path, _, class_name = config["model"]["class_path"].rpartition(".")
+        module_class = getattr(importlib.import_module(module_path), class_name)
+        task = module_class.task
+        chosen = selection_for(task, (config["model"].get("init_args") or {}).get("monitor"))
+        for name in ("checkpoint", "early_stopping"):
+            callback = config[name]
+            if callback["monitor"] == AUTO:
+                callback["monitor"] = chosen.metric
+            if callback["mode"] == AUTO:
+                callback["mode"] = metric_mode(task, callback["monitor"]) if callback["monitor"] else "min"
+        if config["checkpoint"]["filename"] == AUTO:
+            monitored = config["checkpoint"]["monitor"]
+            config["checkpoint"]["filename"] = (Selection(monitored, config["checkpoint"]["mode"]).checkpoint_filename
+                                                if monitored else None)
 
     def instantiate_classes(self) -> None:
         """The classes of the config; with `--ensemble`, the model evaluates as the ensemble of its checkpoint
@@ -237,7 +262,7 @@ class PrepareCLI(CaptraCLI):
     as a captioner's image encoder for its feature caches) without a trainer; prepares and describes the corpus."""
 
     def before_instantiate_classes(self) -> None:
-        pass
+        self._resolve_selection(self.config)
 
     def instantiate_classes(self) -> None:
         self.config_init = self.parser.instantiate_classes(self.config)
@@ -309,7 +334,7 @@ def main(argv: list[str] | None = None) -> None:
             run_prepare(words[1:])
         else:
             run_lightning(argv)
-    except (CheckpointError, DataError) as error:
+    except (CheckpointError, DataError, SelectionError) as error:
         print(f"captra: error: {error}", file=sys.stderr)
         sys.exit(2)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -9,6 +10,7 @@ from typing import Any, Sequence
 import lightning as L
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from captra.common.data.prepared_folder import partial_path
 from captra.common.training.distributed import gather_by_id
 
 
@@ -30,5 +32,7 @@ class PredictionWriter(BasePredictionWriter):
         path = Path(folder) / "predictions.tsv"
         path.parent.mkdir(parents=True, exist_ok=True)
         lines = ["example\thypothesis", *(f"{example}\t{text}" for example, text in hypotheses)]
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        partial = partial_path(path)
+        partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        os.replace(partial, path)  # atomic: a run killed while writing leaves the previous file, never half of one
         print(f"captra: {len(hypotheses)} predictions written to {path}", file=sys.stderr)

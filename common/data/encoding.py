@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from captra.common.data.ragged import RaggedWriter, id_dtype
+from captra.common.data.ragged import RaggedWriter, id_dtype, utf8_column
 from captra.common.text.pipeline import TextPipeline
 from captra.common.text.vocab import SPECIALS, UNK_ID
 
@@ -43,8 +43,10 @@ class Column:
 
 @dataclass
 class _Encoded:
-    flat: np.ndarray
-    lengths: np.ndarray
+    """One column of a chunk of rows, encoded."""
+
+    flat: np.ndarray  # (tokens,): every row's ids (or UTF-8 bytes) end to end
+    lengths: np.ndarray  # (rows,) int32
     blank: np.ndarray | None = None  # (rows,) bool: text that is empty or whitespace only
     counts: np.ndarray | None = None  # (vocabulary,) int64: how often each id occurs
 
@@ -59,8 +61,7 @@ def _start_worker(states: list[dict[str, Any] | None]) -> None:
 
 def _encode_column(texts: list[str], pipeline: TextPipeline | None) -> _Encoded:
     if pipeline is None:
-        encoded = [text.encode("utf-8") for text in texts]
-        return _Encoded(np.frombuffer(b"".join(encoded), np.uint8), np.fromiter(map(len, encoded), np.int32, len(texts)))
+        return _Encoded(*utf8_column(texts))
     size = len(pipeline.vocab)
     ids = pipeline.encode_batch(texts)
     lengths = np.fromiter(map(len, ids), np.int32, len(ids))

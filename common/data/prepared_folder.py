@@ -108,6 +108,34 @@ def _megabytes(count: float) -> str:
     return f"{count / 1e6:,.0f} MB"
 
 
+WAIT_NOTICE_S = 300.0  # how often a process waiting for another's preparation says it still waits
+
+
+def _acquire(lock: FileLock, what: str, folder: Path) -> bool:
+    """Take the preparation lock, waiting (and saying so every few minutes) while another process holds it.
+    False where the filesystem has no working locks: then this process prepares unlocked, and a race with
+    another one is settled when the finished folder is renamed into place (the first rename wins)."""
+    try:
+        lock.acquire(timeout=0)
+        return True
+    except Timeout:
+        pass
+    except (NotImplementedError, OSError) as error:
+        log.warning("%s: file locks do not work here (%s): preparing %s without one", lock.lock_file, error, what)
+        return False
+    print(f"captra: waiting for another process preparing {what} ({folder})", file=sys.stderr)
+    waited = 0.0
+    while True:
+        try:
+            lock.acquire(timeout=WAIT_NOTICE_S)
+            return True
+        except Timeout:
+            waited += WAIT_NOTICE_S
+            print(f"captra: still waiting for {lock.lock_file} after {waited / 60:.0f} min; if no process is preparing "
+                  f"{what} (one killed on a filesystem without locks leaves its lock file behind), delete that file",
+                  file=sys.stderr)
+
+
 def prepared(folder: Path, build: Callable[[Preparation], dict[str, Any]], what: str) -> dict[str, Any]:
     """The metadata of the complete prepared folder `folder`, built first by `build` if it is not there.
 
@@ -120,14 +148,13 @@ def prepared(folder: Path, build: Callable[[Preparation], dict[str, Any]], what:
         return json.loads(meta_path.read_text())
     folder.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(folder.parent / f"{folder.name}.lock")
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        print(f"captra: waiting for another process preparing {what} ({folder})", file=sys.stderr)
-        lock.acquire()
+    locked = _acquire(lock, what, folder)
     try:
         if meta_path.is_file():  # prepared by the process we waited for
             return json.loads(meta_path.read_text())
+        if folder.exists():
+            raise DataError(f"{folder}: not a prepared folder captra wrote (it has no {META}); delete it to prepare "
+                            f"{what} again")
         for partial in remove_dead_partials(folder):
             log.warning("removed %s: an incomplete preparation (its process was killed)", partial)
         preparation = Preparation(partial_path(folder))
@@ -159,4 +186,5 @@ def prepared(folder: Path, build: Callable[[Preparation], dict[str, Any]], what:
             shutil.rmtree(preparation.folder, ignore_errors=True)
             raise
     finally:
-        lock.release()
+        if locked:
+            lock.release()

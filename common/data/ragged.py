@@ -127,7 +127,12 @@ class Ragged:
             os.close(self._open[1])
 
 
+def utf8_column(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Strings as a uint8 column's rows: (bytes,) uint8, all of them end to end, and (N,) int32 byte lengths."""
+    encoded = [text.encode("utf-8") for text in texts]
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8), np.fromiter(map(len, encoded), np.int32, len(encoded))
+
+
 def write_strings(writer: RaggedWriter, texts: Sequence[str]) -> None:
     """Append strings to a uint8 column."""
-    encoded = [text.encode("utf-8") for text in texts]
-    writer.append(np.frombuffer(b"".join(encoded), dtype=np.uint8), np.fromiter(map(len, encoded), np.int32, len(encoded)))
+    writer.append(*utf8_column(texts))

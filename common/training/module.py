@@ -25,6 +25,7 @@ from captra.common.nn.memory import Memory
 from captra.common.training.rng import capture_rng_state, restore_rng_state
 from captra.common.decoding.settings import Hypothesis, SearchConfig, TokenRules
 from captra.common.decoding.search import search
+from captra.common.training.selection import selection_for
 from captra.common.training.self_critical import SelfCriticalConfig, self_critical_step
 from captra.common.task import get_task
 from captra.common.text.pipeline import TextPipeline
@@ -88,7 +89,6 @@ class Seq2SeqModule(L.LightningModule):
     """Encoder -> Memory -> AttentionDecoder -> search -> text, for any task that fills in `encode`."""
 
     task: ClassVar[str]
-    monitor: ClassVar[str] = "val/bleu"
 
     def __init__(
         self,
@@ -101,6 +101,7 @@ class Seq2SeqModule(L.LightningModule):
         objective: Objective = "xe",
         self_critical: SelfCriticalConfig = SelfCriticalConfig(),
         init_from: str | None = None,
+        monitor: str | None = None,
     ) -> None:
         super().__init__()
         if text is None:
@@ -109,7 +110,8 @@ class Seq2SeqModule(L.LightningModule):
                 "builds them) or load a checkpoint"
             )
         class_path = f"{type(self).__module__}.{type(self).__qualname__}"  # lets `captra test --ckpt_path` rebuild it
-        hparams = {**hparams, "objective": objective, "self_critical": self_critical, "init_from": init_from}
+        hparams = {**hparams, "objective": objective, "self_critical": self_critical, "init_from": init_from,
+                   "monitor": monitor}
         self.save_hyperparameters({"_class_path": class_path, **{name: plain(value) for name, value in hparams.items()}})
         self.text_states = text
         self.texts = {side: TextPipeline.from_state(state) for side, state in text.items()}
@@ -120,6 +122,7 @@ class Seq2SeqModule(L.LightningModule):
         self.objective = objective
         self.self_critical_config = as_config(self_critical, SelfCriticalConfig)
         self.init_from = init_from
+        self.selection = selection_for(self.task, monitor)  # the metric that selects checkpoints, and its direction
         # (Ensemble of this module and others,) or (): a tuple, so that the ensemble is not registered as a submodule
         # (it holds this module: state_dict would recurse) and its other members are never trained or saved.
         self._ensemble: tuple[Ensemble, ...] = ()
@@ -134,7 +137,7 @@ class Seq2SeqModule(L.LightningModule):
         raise NotImplementedError
 
     def score(self, hypotheses: list[str], references: list[list[str]]) -> dict[str, float | str]:
-        """Corpus metrics; must contain "bleu" (0-100)."""
+        """Corpus metrics (0-100) by the task record's score names, its main metric among them."""
         raise NotImplementedError
 
     def auxiliary_loss(self, attention: Tensor | None, batch: dict[str, Any]) -> Tensor | None:
@@ -303,15 +306,14 @@ class Seq2SeqModule(L.LightningModule):
         if not outputs:
             return
         metrics = self.score([hyp for hyp, _ in outputs], [refs for _, refs in outputs])
-        if prefix == "val" and not self.trainer.sanity_checking:
-            self._step_plateau_schedule(metrics[self.monitor.split("/", 1)[1]])
         nll = float(totals[0] / totals[1].clamp(min=1))  # per token, every example counted once
+        values = {"loss": nll, "ppl": math.exp(min(nll, 50.0)),
+                  **{name: value for name, value in metrics.items() if isinstance(value, float)}}
+        if prefix == "val" and not self.trainer.sanity_checking:
+            self._step_plateau_schedule(values[self.selection.name])
         # Every rank scored the same gathered outputs: the values agree, and the (trivial) sync keeps Lightning quiet.
-        self.log(f"{prefix}/loss", nll, sync_dist=True)
-        self.log(f"{prefix}/ppl", math.exp(min(nll, 50.0)), sync_dist=True)
-        for name, value in metrics.items():
-            if isinstance(value, float):
-                self.log(f"{prefix}/{name}", value, prog_bar=f"val/{name}" == self.monitor, sync_dist=True)
+        for name, value in values.items():
+            self.log(f"{prefix}/{name}", value, prog_bar=f"{prefix}/{name}" == self.selection.metric, sync_dist=True)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._evaluation_step(batch)
@@ -342,12 +344,13 @@ class Seq2SeqModule(L.LightningModule):
         if config.scheduler == "none" or (trainer is not None and trainer.limit_val_batches == 0):
             return {"optimizer": optimizer}  # the plateau schedule follows validation: none without it
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="max", factor=config.plateau_factor, patience=config.plateau_patience, min_lr=config.min_lr
+            optimizer, mode=self.selection.mode, factor=config.plateau_factor, patience=config.plateau_patience, min_lr=config.min_lr
         )
         every = (trainer.check_val_every_n_epoch or 1) if trainer is not None else 1
-        return {  # stepped after each validation, whose BLEU it follows
+        return {  # stepped after each validation, whose selection metric it follows
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "monitor": self.monitor, "interval": "epoch", "frequency": every},
+            "lr_scheduler": {"scheduler": scheduler, "monitor": self.selection.metric, "interval": "epoch",
+                             "frequency": every},
         }
 
     def _step_plateau_schedule(self, score: float) -> None:
