@@ -19,7 +19,8 @@ from captra.captioning.encoder import ImageEncoder, ImageEncoderConfig
 from captra.common.nn.decoder import DecoderConfig
 from captra.common.nn.memory import Memory
 from captra.captioning.metrics import captioning_scores
-from captra.common.training.module import Objective, OptimizerConfig, Seq2SeqModule, as_config
+from captra.common.training.module import OptimizerConfig, as_config
+from captra.common.training.seq2seq import Objective, Seq2SeqModule
 from captra.common.training.self_critical import SelfCriticalConfig
 from captra.common.decoding.settings import SearchConfig
 from captra.common.text.vocab import PAD_ID

@@ -12,7 +12,8 @@ Subpackages, in the order data flows through them:
     cli/          the `captra` command and what the inference commands share
     task.py       the task record and its registry: what a task declares, and how the core finds it
 
-A task author needs the names imported below (`from captra.common import Seq2SeqModule, Task, ...`).
+A task author needs the names imported below (`from captra.common import Seq2SeqModule, Task, ...`): a task that
+generates sequences subclasses Seq2SeqModule, any other (a classifier) TaskModule, the base both share.
 
 The batch a task's data module yields is a dict; the keys the core reads are:
 
@@ -36,11 +37,12 @@ from captra.common.task import InferenceCommand, Task, register
 from captra.common.text.files import DataError, read_lines
 from captra.common.text.pipeline import TextPipeline
 from captra.common.text.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocabulary
-from captra.common.training.module import OptimizerConfig, Seq2SeqModule
+from captra.common.training.module import OptimizerConfig, TaskModule
+from captra.common.training.seq2seq import Seq2SeqModule
 
 __all__ = [
     "AttentionDecoder", "BOS_ID", "BucketBatchSampler", "DataError", "DecoderConfig", "EOS_ID", "Hypothesis",
     "InferenceCommand", "Memory", "OptimizerConfig", "PAD_ID", "ReportHooks", "SearchConfig", "Seq2SeqModule",
-    "SplitData", "SplitDataModule", "Task", "TextPipeline", "UNK_ID", "Vocabulary", "already_collated", "bucketed_train_loader", "pad",
+    "SplitData", "SplitDataModule", "Task", "TaskModule", "TextPipeline", "UNK_ID", "Vocabulary", "already_collated", "bucketed_train_loader", "pad",
     "padding_mask", "read_lines", "register",
 ]

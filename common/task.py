@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 if TYPE_CHECKING:
     from captra.common.data.datamodule import SplitDataModule
-    from captra.common.training.module import Seq2SeqModule
+    from captra.common.training.module import TaskModule
     from captra.common.report.split import ReportHooks
 
 ENTRY_POINT_GROUP = "captra.tasks"
@@ -49,7 +49,7 @@ class Task:
 
     Attributes:
         name: recorded in every checkpoint ("translation", "captioning", ...).
-        module_class: the LightningModule (a Seq2SeqModule subclass).
+        module_class: the LightningModule (a TaskModule subclass; a Seq2SeqModule one for a task that generates).
         data_class: the LightningDataModule (a SplitDataModule subclass); the report reads splits through it.
         command: the inference command that serves a checkpoint of this task.
         report: how `captra report` reads and decodes a split and draws attention.
@@ -69,7 +69,7 @@ class Task:
     """
 
     name: str
-    module_class: type[Seq2SeqModule]
+    module_class: type[TaskModule]
     data_class: type[SplitDataModule]
     command: InferenceCommand
     report: ReportHooks

@@ -106,3 +106,12 @@ def test_a_corrupt_gzip_file_is_named_with_the_line_reached(tmp_path):
     path.write_bytes(compressed[:middle] + bytes(b ^ 0x55 for b in compressed[middle:middle + 200]) + compressed[middle + 200:])
     with pytest.raises(DataError, match=rf"{path}: cannot be read after line \d+ \("):
         read_lines(path)
+
+
+def test_an_unreadable_line_while_sentencepiece_trains_is_named_not_taken_for_a_bad_setting(tmp_path):
+    from captra.common.text.files import DataError, LineReader
+
+    path = tmp_path / "train.en"
+    path.write_bytes(("a small sentence\n" * 50).encode() + b"caf\xe9\n")
+    with pytest.raises(DataError, match=rf"{path}:51: not UTF-8 text"):
+        TextPipeline.build(LineReader(path), kind="sentencepiece", vocab_size=30)

@@ -9,7 +9,8 @@ from torch import nn
 
 from captra.common.checkpoints.file import CheckpointError, module_hparams, read_checkpoint
 from captra.common.decoding.ensemble import Ensemble
-from captra.common.training.module import CHECKPOINT_FORMAT, Seq2SeqModule
+from captra.common.training.module import CHECKPOINT_FORMAT, TaskModule
+from captra.common.training.seq2seq import Seq2SeqModule
 from captra.common.task import Task, UnknownTaskError, get_task
 
 
@@ -27,7 +28,7 @@ def checkpoint_task(path: str | Path, checkpoint: dict[str, Any]) -> Task:
         raise CheckpointError(f"{path}: {error}") from error
 
 
-def load_module(path: str | Path, task: str | None = None) -> Seq2SeqModule:
+def load_module(path: str | Path, task: str | None = None) -> TaskModule:
     """A trained module (in eval mode, on the CPU) from a self-contained checkpoint.
 
     `task`, when given, is the task the caller needs; a checkpoint of another task is refused.
@@ -35,7 +36,7 @@ def load_module(path: str | Path, task: str | None = None) -> Seq2SeqModule:
     return module_from_checkpoint(path, read_checkpoint(path), task)
 
 
-def module_from_checkpoint(path: str | Path, checkpoint: dict[str, Any], task: str | None = None) -> Seq2SeqModule:
+def module_from_checkpoint(path: str | Path, checkpoint: dict[str, Any], task: str | None = None) -> TaskModule:
     """`load_module` for a checkpoint already read with `read_checkpoint` (`path` names it in errors)."""
     info = checkpoint["captra"]
     if task is not None and info["task"] != task:

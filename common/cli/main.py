@@ -33,7 +33,7 @@ from captra.common.checkpoints.file import module_hparams
 from captra.common.checkpoints.atomic import AtomicCheckpointIO
 from captra.common.cli.config_files import overlay_alone
 from captra.common.training.csv_log import ContinuingCSVLogger
-from captra.common.training.module import Seq2SeqModule
+from captra.common.training.module import TaskModule
 from captra.common.cli.predictions import PredictionWriter
 from captra.common.report import command as report_command
 from captra.common.task import InferenceCommand, tasks, unavailable_tasks
@@ -272,7 +272,7 @@ class PrepareCLI(CaptraCLI):
 def run_prepare(argv: list[str]) -> None:
     with warnings.catch_warnings():  # the arguments after "prepare" are given, sys.argv holds the word as well
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
-        cli = PrepareCLI(model_class=Seq2SeqModule, subclass_mode_model=True, datamodule_class=None, subclass_mode_data=True,
+        cli = PrepareCLI(model_class=TaskModule, subclass_mode_model=True, datamodule_class=None, subclass_mode_data=True,
                          parser_kwargs={"prog": "captra prepare", "description": PREPARE_HELP}, args=argv, run=False,
                          auto_configure_optimizers=False)
     print(cli.datamodule.describe(cli.model))
@@ -286,7 +286,7 @@ def validates(trainer_config: Any) -> bool:
 def run_lightning(argv: list[str] | None) -> CaptraCLI:
     """LightningCLI on `argv` (None: the command line)."""
     return CaptraCLI(
-        model_class=Seq2SeqModule,
+        model_class=TaskModule,
         subclass_mode_model=True,
         datamodule_class=None,
         subclass_mode_data=True,

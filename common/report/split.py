@@ -15,7 +15,7 @@ from captra.common.text.files import DataError
 
 if TYPE_CHECKING:
     from captra.common.data.datamodule import SplitDataModule
-    from captra.common.training.module import Seq2SeqModule
+    from captra.common.training.seq2seq import Seq2SeqModule
     from captra.common.task import Task
 
 

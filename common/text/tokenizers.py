@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable, Iterator, Protocol
 
 import sentencepiece as spm
 
@@ -75,10 +75,20 @@ class SentencePieceTokenizer:
         """Train on `sentences` (lowercased first with `lowercase`); ids 0-3 are our special tokens, so the piece
         list is the vocabulary."""
         buffer = io.BytesIO()
-        texts = (s.lower() for s in sentences) if lowercase else sentences
+        failures: list[BaseException] = []
+
+        def texts() -> Iterator[str]:  # sentencepiece turns an error of its input into a RuntimeError: keep it
+            try:
+                yield from ((s.lower() for s in sentences) if lowercase else sentences)
+            except Exception as error:
+                failures.append(error)
+                raise
+
         try:
-            cls._train_into(buffer, texts, vocab_size, model_type)
+            cls._train_into(buffer, texts(), vocab_size, model_type)
         except RuntimeError as error:  # sentencepiece reports bad settings as RuntimeError("INTERNAL: ...")
+            if failures:  # reading the input failed (e.g. a DataError naming the file and line)
+                raise failures[0] from None
             reason = str(error).split("] ")[-1].split(". Increase")[0]
             raise DataError(f"sentencepiece cannot be trained with vocab_size={vocab_size}: {reason}") from error
         return cls(buffer.getvalue(), lowercase)

@@ -1,8 +1,11 @@
-"""Seq2SeqModule: the LightningModule both tasks share.
+"""TaskModule: what the LightningModule of every task shares, whatever the task predicts.
 
-It owns the teacher-forced loss, decoding during validation/test with the configured search,
-exact (DDP-safe) metric computation, optimisers, and the self-contained checkpoint. A task
-subclass adds only its encoder (`encode`), its metric (`score`) and, if any, a loss term.
+The optimiser and its plateau schedule, the metric that selects checkpoints and its direction
+(common/training/selection.py), the policy on a non-finite loss, starting from another checkpoint's weights
+(`init_from`), the checkpoint's own metadata (task, vocabularies, RNG states), and exact evaluation under DDP:
+each process records its examples' outputs by example id, and every process scores the gathered outputs of all
+of them. Generation tasks build on Seq2SeqModule (common/training/seq2seq.py); a task that predicts no sequence
+(a classifier) subclasses this one and fills in `training_step`, `evaluation_step` and `evaluation_scores`.
 """
 
 from __future__ import annotations
@@ -14,25 +17,15 @@ from typing import Any, ClassVar, Literal
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from captra.common.checkpoints.file import CheckpointError, read_checkpoint, require_same_task_and_vocabularies
-from captra.common.nn.decoder import AttentionDecoder, DecoderConfig
-from captra.common.training.distributed import gather_by_id
-from captra.common.decoding.ensemble import Ensemble
-from captra.common.nn.memory import Memory
-from captra.common.training.rng import capture_rng_state, restore_rng_state
-from captra.common.decoding.settings import Hypothesis, SearchConfig, TokenRules
-from captra.common.decoding.search import search
-from captra.common.training.selection import selection_for
-from captra.common.training.self_critical import SelfCriticalConfig, self_critical_step
-from captra.common.task import get_task
 from captra.common.text.pipeline import TextPipeline
-from captra.common.text.vocab import PAD_ID, UNK_ID
+from captra.common.training.distributed import gather_by_id
+from captra.common.training.rng import capture_rng_state, restore_rng_state
+from captra.common.training.selection import selection_for
 
 CHECKPOINT_FORMAT = 1
-Objective = Literal["xe", "scst"]
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +63,7 @@ def plain(value: Any) -> Any:
     return asdict(value) if is_dataclass(value) else value
 
 
-def load_weights(module: "Seq2SeqModule", path: str) -> None:
+def load_weights(module: "TaskModule", path: str) -> None:
     """Copy a checkpoint's weights into `module` (only the weights: no optimizer, schedule or loop state); the
     checkpoint must be of the same task, vocabularies and architecture."""
     checkpoint = read_checkpoint(path)
@@ -85,21 +78,16 @@ def load_weights(module: "Seq2SeqModule", path: str) -> None:
     log.info("weights initialised from %s", path)
 
 
-class Seq2SeqModule(L.LightningModule):
-    """Encoder -> Memory -> AttentionDecoder -> search -> text, for any task that fills in `encode`."""
+class TaskModule(L.LightningModule):
+    """The LightningModule a task's module builds on: optimisation, selection, checkpoints, exact evaluation."""
 
     task: ClassVar[str]
 
     def __init__(
         self,
-        decoder: DecoderConfig,
-        search: SearchConfig,
         optimizer: OptimizerConfig,
-        label_smoothing: float,
         text: dict[str, dict] | None,
         hparams: dict[str, Any],
-        objective: Objective = "xe",
-        self_critical: SelfCriticalConfig = SelfCriticalConfig(),
         init_from: str | None = None,
         monitor: str | None = None,
     ) -> None:
@@ -110,57 +98,17 @@ class Seq2SeqModule(L.LightningModule):
                 "builds them) or load a checkpoint"
             )
         class_path = f"{type(self).__module__}.{type(self).__qualname__}"  # lets `captra test --ckpt_path` rebuild it
-        hparams = {**hparams, "objective": objective, "self_critical": self_critical, "init_from": init_from,
-                   "monitor": monitor}
+        hparams = {**hparams, "init_from": init_from, "monitor": monitor}
         self.save_hyperparameters({"_class_path": class_path, **{name: plain(value) for name, value in hparams.items()}})
         self.text_states = text
         self.texts = {side: TextPipeline.from_state(state) for side, state in text.items()}
-        self.decoder_config = as_config(decoder, DecoderConfig)
-        self.search_config = as_config(search, SearchConfig)
         self.optimizer_config = as_config(optimizer, OptimizerConfig)
-        self.label_smoothing = label_smoothing
-        self.objective = objective
-        self.self_critical_config = as_config(self_critical, SelfCriticalConfig)
         self.init_from = init_from
         self.selection = selection_for(self.task, monitor)  # the metric that selects checkpoints, and its direction
-        # (Ensemble of this module and others,) or (): a tuple, so that the ensemble is not registered as a submodule
-        # (it holds this module: state_dict would recurse) and its other members are never trained or saved.
-        self._ensemble: tuple[Ensemble, ...] = ()
-        self._outputs: list[tuple[int, tuple[str, list[str]]]] = []
+        self._outputs: list[tuple[int, Any]] = []
         self._nll_sum = 0.0
         self._token_count = 0
         self._skipped_steps = 0
-
-    # --- what a task provides -------------------------------------------------------------
-    def encode(self, batch: dict[str, Any]) -> Memory:
-        """Batch -> Memory (B, S, D)."""
-        raise NotImplementedError
-
-    def score(self, hypotheses: list[str], references: list[list[str]]) -> dict[str, float | str]:
-        """Corpus metrics (0-100) by the task record's score names, its main metric among them."""
-        raise NotImplementedError
-
-    def auxiliary_loss(self, attention: Tensor | None, batch: dict[str, Any]) -> Tensor | None:
-        """An extra loss term (e.g. the doubly stochastic attention penalty); none by default."""
-        return None
-
-    # --- building blocks ------------------------------------------------------------------
-    def build_decoder(self, memory_size: int, summary_size: int) -> AttentionDecoder:
-        return AttentionDecoder(self.decoder_config, len(self.texts["tgt"].vocab), memory_size, summary_size)
-
-    def forward(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor | None]:
-        """Teacher forcing: logits (B, T, V) for targets `tgt[:, 1:]`, attention (B, T, S)."""
-        return self.decoder(self.encode(batch), batch["tgt"][:, :-1])
-
-    def _token_nll(self, logits: Tensor, targets: Tensor, smoothing: float) -> Tensor:
-        """Summed cross-entropy over non-padding target tokens."""
-        return F.cross_entropy(
-            logits.reshape(-1, logits.size(-1)).float(),
-            targets.reshape(-1),
-            ignore_index=PAD_ID,
-            label_smoothing=smoothing,
-            reduction="sum",
-        )
 
     def attached_trainer(self) -> L.Trainer | None:
         """The Trainer running this module, or None (used on its own, e.g. loaded for inference)."""
@@ -170,64 +118,16 @@ class Seq2SeqModule(L.LightningModule):
             return None
 
     # --- training -------------------------------------------------------------------------
-    @property
-    def needs_all_references(self) -> bool:
-        """Whether training batches must hold every reference of each input, once per input (self-critical
-        training scores samples against them) rather than one example per reference."""
-        return self.objective == "scst"
+    def _global_batch(self, count: Tensor, loss_terms: list[Tensor]) -> tuple[Tensor, bool]:
+        """`count` (this process's loss units, e.g. target tokens) summed over the global batch and divided by the
+        world size, and whether every loss term is finite on every process — one all-reduce under DDP.
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        if self.objective == "scst":
-            return self._self_critical_training_step(batch)
-        logits, attention = self(batch)
-        targets = batch["tgt"][:, 1:]  # (B, T)
-        nll = self._token_nll(logits, targets, self.label_smoothing)
-        extra = self.auxiliary_loss(attention, batch)
-        tokens, finite = self._global_batch(targets, [nll] if extra is None else [nll, extra])
-        loss = nll / tokens
-        if extra is not None:
-            loss = loss + extra
-        if not finite:
-            return self._on_nonfinite_loss(loss)  # None: Lightning skips backward and the optimizer step
-        if extra is not None:
-            self.log("train/aux_loss", extra, batch_size=targets.size(0))
-        self.log("train/loss", loss, prog_bar=True, batch_size=targets.size(0), sync_dist=True)
-        self.log("train/tokens", float((targets != PAD_ID).sum()), reduce_fx="sum", batch_size=targets.size(0))
-        return loss
-
-    def _self_critical_training_step(self, batch: dict[str, Any]) -> Tensor | None:
-        """REINFORCE on the task's reward with a baseline (common/training/self_critical.py); logs reward, baseline,
-        advantage, the policy's entropy and the sample length."""
-        step = self_critical_step(self.decoder, self.encode(batch), batch["references"], self.rewards,
-                                  self.self_critical_config, self.search_config, self.token_rules(self.search_config))
-        _, finite = self._global_batch(batch["tgt"], [step.loss])
-        if not finite:
-            return self._on_nonfinite_loss(step.loss)
-        size = len(batch["references"])
-        for name, value in step.statistics().items():
-            self.log(f"train/{name}", value, prog_bar=name == "reward", batch_size=size, sync_dist=True)
-        self.log("train/loss", step.loss, batch_size=size, sync_dist=True)
-        return step.loss
-
-    def rewards(self, outputs: list[list[int]], references: list[list[str]]) -> Tensor:
-        """(N,) reward of each output (token ids) against its input's references: the task's sentence score (0-100);
-        a task overrides it where training needs another (captioning: CIDEr-D with training-split frequencies)."""
-        hypotheses = [self.texts["tgt"].decode(tokens) for tokens in outputs]
-        return torch.tensor(get_task(self.task).sentence_score(hypotheses, references), dtype=torch.float32)
-
-    def prepare_rewards(self, datamodule: L.LightningDataModule) -> None:
-        """Build what `rewards` needs from the training data (e.g. document frequencies); nothing by default."""
-
-    def _global_batch(self, targets: Tensor, loss_terms: list[Tensor]) -> tuple[Tensor, bool]:
-        """Target tokens of the global batch divided by the world size, and whether every loss term is
-        finite on every process — one all-reduce under DDP.
-
-        Each rank's loss is its token NLL sum over those tokens, so DDP's gradient average equals the
-        gradient of the per-token mean over the whole global batch, as one process with that batch would
-        compute it; and all ranks agree on skipping a non-finite step.
+        Each rank's loss is its summed loss over that count, so DDP's gradient average equals the gradient of the
+        per-unit mean over the whole global batch, as one process with that batch would compute it; and all ranks
+        agree on skipping a non-finite step.
         """
         non_finite = sum((~torch.isfinite(term.detach())).float() for term in loss_terms)
-        totals = torch.stack([(targets != PAD_ID).sum().float(), non_finite])  # (2,)
+        totals = torch.stack([count.float(), non_finite])  # (2,)
         trainer = self.attached_trainer()
         world = trainer.world_size if trainer is not None else 1
         if world > 1:
@@ -252,51 +152,24 @@ class Seq2SeqModule(L.LightningModule):
             trainer.should_stop = True
         return None
 
-    # --- evaluation -----------------------------------------------------------------------
-    @torch.no_grad()
-    def decode(self, batch: dict[str, Any], config: SearchConfig | None = None, keep_attention: bool = False) -> list[list[Hypothesis]]:
-        """Search on a batch; one n-best list per example."""
-        config = config or self.search_config
-        return search(self.decoder, self.encode(batch), config, keep_attention, self.token_rules(config))
+    # --- evaluation: exact under DDP --------------------------------------------------------
+    def evaluation_step(self, batch: dict[str, Any]) -> None:
+        """Evaluate one batch: `record_loss` its summed loss and `record_outputs` what `evaluation_scores` scores."""
+        raise NotImplementedError
 
-    def token_rules(self, config: SearchConfig) -> TokenRules | None:
-        """The search settings about particular tokens (`bad_endings`, `allow_unk`) as ids of the target vocabulary."""
-        if not config.bad_endings and config.allow_unk:
-            return None
-        vocab = self.texts["tgt"].vocab
-        endings = sorted({vocab.stoi[word] for word in config.bad_endings if word in vocab.stoi})
-        device = self.device
-        return TokenRules(
-            no_end_after=torch.tensor(endings, dtype=torch.long, device=device) if endings else None,
-            never=None if config.allow_unk else torch.tensor([UNK_ID], device=device),
-        )
+    def evaluation_scores(self, outputs: list[Any]) -> dict[str, float | str]:
+        """Corpus scores (0-100, by the task record's score names) of every example's recorded output, in example
+        order; non-float values (signatures) are not logged."""
+        raise NotImplementedError
 
-    def to_text(self, hypothesis: Hypothesis) -> str:
-        return self.texts["tgt"].decode(hypothesis.tokens)
+    def record_outputs(self, example_ids: list[int], outputs: list[Any]) -> None:
+        """Keep a batch's evaluation outputs (plain data) by example id: under DDP every process scores all of them."""
+        self._outputs.extend(zip(example_ids, outputs))
 
-    def ensemble_with(self, members: list["Seq2SeqModule"], names: list[str]) -> None:
-        """Validate, test and predict as the ensemble of this module (named `names[0]`) and `members` (`names[1:]`):
-        the mean of their log-probabilities at every decoding step and in the loss. Other tasks or vocabularies are
-        refused with a CheckpointError."""
-        self._ensemble = (Ensemble([self, *members], names),)
-
-    def evaluated_model(self) -> "Seq2SeqModule | Ensemble":
-        """What validation, test and predict decode with: this module, or its ensemble (see `ensemble_with`), the
-        other members moved to this module's device (a no-op once they are there)."""
-        return self._ensemble[0].to(self.device) if self._ensemble else self
-
-    def _evaluation_step(self, batch: dict[str, Any]) -> None:
-        """Loss and decoding from one encoding of the batch."""
-        model = self.evaluated_model()
-        memory = model.encode(batch)
-        scores, _ = model.decoder(memory, batch["tgt"][:, :-1])  # logits, or an ensemble's log-probabilities (B, T, V)
-        targets = batch["tgt"][:, 1:]
-        self._nll_sum += float(self._token_nll(scores, targets, 0.0))
-        self._token_count += int((targets != PAD_ID).sum())
-        rules = self.token_rules(self.search_config)
-        best = [self.to_text(nbest[0]) for nbest in search(model.decoder, memory, self.search_config, rules=rules)]
-        for example_id, hypothesis, references in zip(batch["ids"].tolist(), best, batch["references"]):
-            self._outputs.append((example_id, (hypothesis, references)))
+    def record_loss(self, loss_sum: float, count: int) -> None:
+        """Add a batch's evaluation loss, summed over `count` units (target tokens); logged per unit as loss and ppl."""
+        self._nll_sum += loss_sum
+        self._token_count += count
 
     def _evaluation_epoch_end(self, prefix: str) -> None:
         totals = torch.tensor([self._nll_sum, float(self._token_count)], dtype=torch.float64, device=self.device)
@@ -305,8 +178,8 @@ class Seq2SeqModule(L.LightningModule):
         self._outputs, self._nll_sum, self._token_count = [], 0.0, 0
         if not outputs:
             return
-        metrics = self.score([hyp for hyp, _ in outputs], [refs for _, refs in outputs])
-        nll = float(totals[0] / totals[1].clamp(min=1))  # per token, every example counted once
+        metrics = self.evaluation_scores(outputs)
+        nll = float(totals[0] / totals[1].clamp(min=1))  # per unit, every example counted once
         values = {"loss": nll, "ppl": math.exp(min(nll, 50.0)),
                   **{name: value for name, value in metrics.items() if isinstance(value, float)}}
         if prefix == "val" and not self.trainer.sanity_checking:
@@ -316,21 +189,16 @@ class Seq2SeqModule(L.LightningModule):
             self.log(f"{prefix}/{name}", value, prog_bar=f"{prefix}/{name}" == self.selection.metric, sync_dist=True)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluation_step(batch)
+        self.evaluation_step(batch)
 
     def on_validation_epoch_end(self) -> None:
         self._evaluation_epoch_end("val")
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluation_step(batch)
+        self.evaluation_step(batch)
 
     def on_test_epoch_end(self) -> None:
         self._evaluation_epoch_end("test")
-
-    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[tuple[int, str]]:
-        """(example id, best hypothesis) for each example of the batch."""
-        best = [self.to_text(nbest[0]) for nbest in self.evaluated_model().decode(batch)]
-        return list(zip(batch["ids"].tolist(), best))
 
     # --- optimisation ---------------------------------------------------------------------
     def parameter_groups(self) -> list[dict[str, Any]]:
@@ -369,21 +237,15 @@ class Seq2SeqModule(L.LightningModule):
             scheduler.step() if metric is None else scheduler.step(metric)
 
     # --- starting points and checkpoints ---------------------------------------------------
+    def starts_fresh(self, stage: str) -> bool:
+        """Whether this is a new training run (not a resumed one, nor validation, test or predict)."""
+        trainer = self.attached_trainer()
+        return stage == "fit" and not (trainer is not None and trainer.ckpt_path is not None)
+
     def setup(self, stage: str) -> None:
         """`init_from`: a new run starts from that checkpoint's weights (a fresh optimizer and schedule)."""
-        trainer = self.attached_trainer()
-        resuming = trainer is not None and trainer.ckpt_path is not None
-        if stage != "fit" or resuming:
-            return
-        if self.init_from:
+        if self.starts_fresh(stage) and self.init_from:
             load_weights(self, self.init_from)
-        elif self.objective == "scst":
-            log.warning("self-critical training from untrained weights: start it from a cross-entropy run's checkpoint "
-                        "with --model.init_from CKPT")
-
-    def on_fit_start(self) -> None:
-        if self.objective == "scst":
-            self.prepare_rewards(self.trainer.datamodule)
 
     @classmethod
     def loading_hparams(cls, hparams: dict[str, Any]) -> dict[str, Any]:
