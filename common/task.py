@@ -51,8 +51,9 @@ class Task:
         name: recorded in every checkpoint ("translation", "captioning", ...).
         module_class: the LightningModule (a TaskModule subclass; a Seq2SeqModule one for a task that generates).
         data_class: the LightningDataModule (a SplitDataModule subclass); the report reads splits through it.
-        command: the inference command that serves a checkpoint of this task.
-        report: how `captra report` reads and decodes a split and draws attention.
+        command: the inference command that serves a checkpoint of this task; None: none (`captra test` and
+            `captra predict` still decode its splits through the data module).
+        report: how `captra report` reads and decodes a split and draws attention; None: the task has no report.
         protocol: the evaluation protocol, printed in every report.
         main_metric: key of the score that selects checkpoints (in `module_class.score`'s result), unless a run
             sets model.monitor (common/training/selection.py).
@@ -60,7 +61,8 @@ class Task:
             higher is (the loss and the perplexity are always lower-better).
         main_metric_label: its name in tables and plots.
         score_names: the scores the report's table shows, in order.
-        sentence_score: per-example score (0-100) used to pick the report's best and worst examples.
+        sentence_score: per-example score (0-100, higher is better, whatever the main metric's direction) used to
+            pick the report's best and worst examples.
         paired_test: significance test of two systems' outputs; None: paired bootstrap on the main metric.
         main_score: the corpus main metric alone, where that is much cheaper than the module's full `score`
             (the report computes it per length bucket and per bootstrap sample); None: taken from `score`.
@@ -71,13 +73,13 @@ class Task:
     name: str
     module_class: type[TaskModule]
     data_class: type[SplitDataModule]
-    command: InferenceCommand
-    report: ReportHooks
     protocol: str
     main_metric: str
     main_metric_label: str
     score_names: tuple[str, ...]
     sentence_score: SentenceScorer
+    command: InferenceCommand | None = None
+    report: ReportHooks | None = None
     paired_test: PairedTest | None = None
     main_score: CorpusScorer | None = None
     score_labels: Mapping[str, str] = field(default_factory=dict)

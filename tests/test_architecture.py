@@ -54,8 +54,8 @@ def echo_task(monkeypatch):
     command = InferenceCommand("echo", "repeat a line (a third task's command)",
                                lambda parser: parser.add_argument("line"), lambda args: calls.append(args.line) or 0)
     translation = get_task("translation")
-    record = Task("echo", EchoModule, translation.data_class, command, translation.report, "protocol", "bleu",
-                  "BLEU", ("bleu",), translation.sentence_score)
+    record = Task("echo", EchoModule, translation.data_class, "protocol", "bleu", "BLEU", ("bleu",),
+                  translation.sentence_score, command=command, report=translation.report)
     monkeypatch.setattr(task_registry, "_registered", {})
     register(record)
     return calls

@@ -186,6 +186,18 @@ def test_the_generic_bootstrap_resamples_the_main_metric():
     assert paired_bootstrap(accuracy, "accuracy", right, half, references, samples=200)["p_value"] > 0.99
 
 
+def test_the_bootstrap_follows_a_lower_is_better_main_metric():
+    from captra.common.report.analysis import paired_bootstrap
+
+    def error_rate(hypotheses, references):
+        return 100.0 * sum(h != refs[0] for h, refs in zip(hypotheses, references)) / len(references)
+
+    references = [[str(i)] for i in range(40)]
+    right, half = [str(i) for i in range(40)], [str(i) if i % 2 else "x" for i in range(40)]
+    assert paired_bootstrap(error_rate, "error", half, right, references, 200, lower_is_better=True)["p_value"] < 0.01
+    assert paired_bootstrap(error_rate, "error", right, half, references, 200, lower_is_better=True)["p_value"] > 0.99
+
+
 def test_a_plus_joined_system_is_the_ensemble_of_its_checkpoints(translation_checkpoints, tmp_path, capsys):
     folder, best, last = translation_checkpoints
     out = tmp_path / "ensemble"

@@ -107,3 +107,84 @@ def test_memory_select_into_out_writes_its_first_rows():
     assert torch.equal(selected.states, expected.states) and torch.equal(selected.mask, expected.mask)
     assert torch.equal(selected.summary, expected.summary)
     assert selected.states.data_ptr() == out.states.data_ptr()  # no new storage
+
+
+def prefix_tensor(rows: list[list[int]]) -> torch.Tensor:
+    """(B, P) prefix ids, padded with <pad> (0) at the end of shorter rows."""
+    width = max(1, max(map(len, rows)))
+    return torch.tensor([row + [0] * (width - len(row)) for row in rows])
+
+
+PREFIXES = [[5, 6, 7], [], [9], [4, 4], [8, 5, 6, 7, 9, 10, 11]]  # the last is longer than its max length (5)
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "sample", "beam"])
+def test_every_hypothesis_starts_with_its_prompt_and_the_search_goes_on_after_it(strategy):
+    decoder = tiny_decoder(vocab=25, seed=2)
+    memory = random_memory(LENGTHS, seed=5)
+    config = SearchConfig(strategy=strategy, beam_size=3, n_best=3, max_len_a=0.5, max_len_b=2, min_len_b=0)
+    torch.manual_seed(0)
+    results = search(decoder, memory, config, prefix=prefix_tensor(PREFIXES))
+    _, max_len = length_limits(memory, config)
+    for prompt, nbest, limit in zip(PREFIXES, results, max_len.tolist()):
+        assert nbest and all(h.tokens[: len(prompt)] == prompt for h in nbest)
+        assert all(len(h.tokens) <= max(limit, len(prompt)) for h in nbest)
+    assert results[4][0].tokens == PREFIXES[4]  # past its max length the prompt is written whole, then it ends
+    assert any(len(h.tokens) > len(p) for p, nbest in zip(PREFIXES, results) for h in nbest)  # it went on
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "beam"])
+def test_forcing_what_the_search_would_choose_changes_nothing(strategy):
+    decoder = tiny_decoder(vocab=25, seed=2)
+    memory = random_memory(LENGTHS, seed=5)
+    config = SearchConfig(strategy=strategy, beam_size=1, length_penalty=0.0, max_len_a=1.0, max_len_b=4)
+    free = search(decoder, memory, config)
+    prompts = [h[0].tokens[:2] for h in free]
+    forced = search(decoder, memory, config, prefix=prefix_tensor(prompts))
+    assert [h[0].tokens for h in forced] == [h[0].tokens for h in free]
+    assert [h[0].score for h in forced] == pytest.approx([h[0].score for h in free], abs=1e-5)
+
+
+def test_an_unlikely_prompt_is_scored_as_the_model_scores_it_and_decodes_alone_as_in_a_batch():
+    decoder = tiny_decoder(vocab=25, seed=2)
+    memory = random_memory(LENGTHS, seed=5)
+    config = SearchConfig(beam_size=3, n_best=3, max_len_a=1.0, max_len_b=3)
+    free = beam_search(decoder, memory, config)
+    batched = beam_search(decoder, memory, config, prefix=prefix_tensor(PREFIXES))
+    assert batched[0][0].score < free[0][0].score  # 5 6 7 is not what the model would write
+    for row in range(len(LENGTHS)):
+        alone_memory = memory.select(torch.tensor([row]))
+        alone_memory.states, alone_memory.mask = alone_memory.states[:, :LENGTHS[row]], alone_memory.mask[:, :LENGTHS[row]]
+        alone = beam_search(decoder, alone_memory, config, prefix=prefix_tensor([PREFIXES[row]]))[0]
+        assert [h.tokens for h in alone] == [h.tokens for h in batched[row]]
+
+
+@pytest.mark.parametrize("rows, message", [([[5, EOS_ID]], "without <s> and </s>"), ([[0, 5]], "padded at its end only")])
+def test_a_malformed_prompt_is_refused(rows, message):
+    with pytest.raises(ValueError, match=message):
+        search(tiny_decoder(), random_memory([3]), SearchConfig(), prefix=torch.tensor(rows))
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "sample", "beam"])
+def test_a_decoder_without_a_source_continues_prompts_from_an_empty_memory(strategy):
+    from captra.common.nn.memory import Memory
+
+    decoder = tiny_decoder("none", vocab=25, seed=6)
+    config = SearchConfig(strategy=strategy, beam_size=3, max_len_a=1.5, max_len_b=6, min_len_b=0)
+    prompts = [[5, 6], [7], [], [8, 9, 10]]
+    memory = Memory.empty(torch.zeros(len(prompts), 16))  # the learned start state for every row
+    torch.manual_seed(0)
+    results = search(decoder, memory, config, prefix=prefix_tensor(prompts))
+    assert all(nbest[0].tokens[: len(p)] == p and len(nbest[0].tokens) <= 6 for p, nbest in zip(prompts, results))
+    if strategy != "sample":  # each prompt decodes alone as in the batch
+        alone = [search(decoder, Memory.empty(torch.zeros(1, 16)), config, prefix=prefix_tensor([p]))[0] for p in prompts]
+        assert [a[0].tokens for a in alone] == [r[0].tokens for r in results]
+    logits, weights = decoder(memory, torch.tensor([[1, 5, 6]] * len(prompts)))  # teacher forcing (B, T, V)
+    assert logits.shape == (4, 3, 25) and weights is None and bool(torch.isfinite(logits).all())
+
+
+def test_attention_over_an_empty_memory_is_refused():
+    from captra.common.nn.memory import Memory
+
+    with pytest.raises(ValueError, match="additive attention over an empty memory: a decoder without a source needs"):
+        search(tiny_decoder("additive"), Memory.empty(torch.zeros(2, 16)), SearchConfig())

@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader
 
-from captra.common import InferenceCommand, OptimizerConfig, ReportHooks, Task, TaskModule, TextPipeline, pad, register
+from captra.common import OptimizerConfig, Task, TaskModule, TextPipeline, pad, register
 from captra.common import task as task_registry
 
 SEQUENCES = [" ".join(str((n >> bit) & 1) for bit in range(5)) for n in range(32)]  # "0 1 1 0 1", ...
@@ -58,14 +58,12 @@ def loader(pipeline: TextPipeline, shuffle: bool) -> DataLoader:
 @pytest.fixture
 def first_token_task(monkeypatch):
     monkeypatch.setattr(task_registry, "_registered", {})
-    unused = InferenceCommand("first-token", "classify", lambda parser: None, lambda args: 0)
-    return register(Task("first-token", FirstTokenModule, L.LightningDataModule, unused,
-                         ReportHooks(None, None, None), "accuracy of the first token", "accuracy", "accuracy",
-                         ("accuracy", "error"), lambda hypotheses, references: [0.0] * len(hypotheses),
-                         lower_is_better=frozenset({"error"})))
+    return register(Task("first-token", FirstTokenModule, L.LightningDataModule, "accuracy of the first token",
+                         "accuracy", "accuracy", ("accuracy", "error"),
+                         lambda hypotheses, references: [0.0] * len(hypotheses), lower_is_better=frozenset({"error"})))
 
 
-def test_a_classifier_on_the_base_module_trains_and_selects_by_its_lowest_error(first_token_task, tmp_path):
+def test_a_classifier_on_the_base_module_trains_and_selects_by_its_lowest_error(first_token_task, tmp_path, capsys):
     pipeline = TextPipeline.build(SEQUENCES, kind="word")
     torch.manual_seed(0)
     module = FirstTokenModule(text={"src": pipeline.to_state()}, monitor="val/error")
@@ -81,3 +79,11 @@ def test_a_classifier_on_the_base_module_trains_and_selects_by_its_lowest_error(
     checkpoint = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
     assert checkpoint["captra"]["task"] == "first-token" and checkpoint["captra"]["text"]["src"] == pipeline.to_state()
     assert checkpoint["lr_schedulers"][0]["mode"] == "min"
+
+    from captra.common.cli.main import inference_commands, main
+
+    assert "first-token" not in inference_commands()  # no command of its own: none is listed
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", "--ckpt", best.best_model_path, "--split", "test", "--out", str(tmp_path / "report")])
+    assert exit_info.value.code == 2
+    assert "the first-token task defines no report (its Task record has no report hooks)" in capsys.readouterr().err

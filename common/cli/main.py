@@ -55,7 +55,7 @@ AVERAGE = InferenceCommand("average", average_command.HELP, average_command.add_
 
 def inference_commands() -> dict[str, InferenceCommand]:
     """Every registered task's command (translate, caption, ...), report and average."""
-    commands = {task.command.name: task.command for task in tasks().values()}
+    commands = {task.command.name: task.command for task in tasks().values() if task.command is not None}
     return {**dict(sorted(commands.items())), REPORT.name: REPORT, AVERAGE.name: AVERAGE}
 
 

@@ -15,8 +15,9 @@ import torch
 from torch import Tensor
 
 from captra.common.nn.memory import Memory
-from captra.common.decoding.settings import Decoder, Hypothesis, SearchConfig, TokenRules, constrain, length_limits
-from captra.common.text.vocab import BOS_ID, EOS_ID
+from captra.common.decoding.settings import (Decoder, Hypothesis, SearchConfig, TokenRules, check_prefix, constrain,
+                                             forced_tokens, length_limits)
+from captra.common.text.vocab import BOS_ID, EOS_ID, PAD_ID
 
 
 def gnmt_length_penalty(length: int, alpha: float) -> float:
@@ -54,6 +55,7 @@ class BeamState:
     history:      (n, K, t) tokens so far; the last column is the next step's input
     attention:    (n, K, t, S) attention weights so far, or None when not kept
     min_len, max_len: (n*K,) length limits of each row
+    prefix:       (n*K, P) the tokens each row must write first (`<pad>` after its own), or None
     """
 
     sentence_ids: list[int]
@@ -62,17 +64,22 @@ class BeamState:
     attention: Tensor | None
     min_len: Tensor
     max_len: Tensor
+    prefix: Tensor | None = None
 
     @classmethod
-    def start(cls, memory: Memory, config: SearchConfig) -> "BeamState":
-        """One live hypothesis (`<s>`) per sentence; the other K-1 start at -inf so no duplicates arise."""
+    def start(cls, memory: Memory, config: SearchConfig, prefix: Tensor | None = None) -> "BeamState":
+        """One live hypothesis (`<s>`) per sentence; the other K-1 start at -inf so no duplicates arise (and stay
+        at -inf while a prefix is forced: the beam opens where the prefix ends)."""
         beam, batch, device = config.beam_size, memory.states.size(0), memory.states.device
         min_len, max_len = length_limits(memory, config)  # (B,)
+        if prefix is not None:
+            check_prefix(prefix, batch)
+            max_len = torch.maximum(max_len, (prefix != PAD_ID).sum(1))  # the prefix is written whole
         scores = torch.full((batch, beam), float("-inf"), device=device)
         scores[:, 0] = 0.0
         history = torch.full((batch, beam, 1), BOS_ID, dtype=torch.long, device=device)
         return cls(list(range(batch)), scores, history, None, min_len.repeat_interleave(beam),
-                   max_len.repeat_interleave(beam))
+                   max_len.repeat_interleave(beam), None if prefix is None else prefix.repeat_interleave(beam, 0))
 
     @property
     def beam(self) -> int:
@@ -122,7 +129,8 @@ class BeamState:
         """The sentences `keep` (n',) only, e.g. without those that are done."""
         rows = (keep.unsqueeze(1) * self.beam + torch.arange(self.beam, device=keep.device)).view(-1)  # (n'*K,)
         return BeamState([self.sentence_ids[i] for i in keep.tolist()], self.scores[keep], self.history[keep],
-                         None if self.attention is None else self.attention[keep], self.min_len[rows], self.max_len[rows])
+                         None if self.attention is None else self.attention[keep], self.min_len[rows], self.max_len[rows],
+                         None if self.prefix is None else self.prefix[rows])
 
 
 class CompactingMemory:
@@ -143,15 +151,17 @@ class CompactingMemory:
 
 @torch.no_grad()
 def beam_search(
-    decoder: Decoder, memory: Memory, config: SearchConfig, keep_attention: bool = False, rules: TokenRules | None = None
+    decoder: Decoder, memory: Memory, config: SearchConfig, keep_attention: bool = False, rules: TokenRules | None = None,
+    prefix: Tensor | None = None,
 ) -> list[list[Hypothesis]]:
-    """Up to `n_best` hypotheses per input, best first; scores are GNMT length-normalised log-probabilities.
+    """Up to `n_best` hypotheses per input, best first; scores are GNMT length-normalised log-probabilities. With
+    `prefix` (B, P), each input's hypotheses start with its row's tokens (scored by the model, then searched on).
 
     A sentence finishes once `beam_size` hypotheses have ended with `</s>`, or at its max length.
     """
     beam = config.beam_size
     active = CompactingMemory(decoder.prepare(memory))  # (n, S, ...) for the n active sentences
-    beams = BeamState.start(active.memory, config)
+    beams = BeamState.start(active.memory, config, prefix)
     batch = len(beams.sentence_ids)
     state = decoder.init_state(active.memory).select(torch.arange(batch, device=beams.scores.device).repeat_interleave(beam))
     sentence_max = beams.max_len[::beam].tolist()  # per original sentence
@@ -160,7 +170,7 @@ def beam_search(
     for step in range(max(sentence_max) + 1):
         logits, state, weights = decoder.step(beams.tokens, state, active.memory)  # (n*K, V)
         log_probs = constrain(torch.log_softmax(logits.float(), dim=-1), step, beams.min_len, beams.max_len,
-                              beams.tokens, rules)
+                              beams.tokens, rules, forced_tokens(beams.prefix, step))
         candidates = Candidates.best(log_probs, beams.scores)
         if keep_attention and weights is not None:
             beams.record_attention(weights)

@@ -142,7 +142,8 @@ class Ensemble(nn.Module):
         return EnsembleMemory([module.encode(batch) for module in self.members])
 
     @torch.no_grad()
-    def decode(self, batch: dict[str, Any], config: SearchConfig | None = None, keep_attention: bool = False) -> list[list[Hypothesis]]:
-        """Search on a batch with every member's memory; one n-best list per example."""
+    def decode(self, batch: dict[str, Any], config: SearchConfig | None = None, keep_attention: bool = False,
+               prefix: Tensor | None = None) -> list[list[Hypothesis]]:
+        """Search on a batch with every member's memory; one n-best list per example (see Seq2SeqModule.decode)."""
         config = config or self.first.search_config
-        return search(self.decoder, self.encode(batch), config, keep_attention, self.first.token_rules(config))
+        return search(self.decoder, self.encode(batch), config, keep_attention, self.first.token_rules(config), prefix)

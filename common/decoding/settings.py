@@ -1,7 +1,9 @@
 """What every search strategy shares: its settings, the decoder contract, hypotheses and length limits.
 
 Decoding is written once against any decoder with `prepare / init_state / step` whose state has `select`.
-Lengths are bounded per sentence relative to the memory length: max = a * S + b (capped).
+Lengths are bounded per sentence relative to the memory length: max = a * S + b (capped). A prefix (a prompt)
+per input can be forced: its tokens are the output's first ones, scored as the model scores them, and the
+search continues after them.
 """
 
 from __future__ import annotations
@@ -107,15 +109,38 @@ def length_limits(memory: Memory, config: SearchConfig) -> tuple[Tensor, Tensor]
     return torch.minimum(min_len, max_len), max_len
 
 
+def check_prefix(prefix: Tensor, batch: int) -> None:
+    """A prefix is (B, P) token ids per input, `<pad>` after a row's own prefix; no `<s>`, `</s>` or `<pad>` inside."""
+    if prefix.dim() != 2 or prefix.size(0) != batch:
+        raise ValueError(f"a prefix is (batch, length) token ids; got shape {tuple(prefix.shape)} for a batch of {batch}")
+    if bool((prefix == BOS_ID).any() | (prefix == EOS_ID).any()):
+        raise ValueError("a prefix holds the output's first tokens: without <s> and </s>")
+    padding = prefix == PAD_ID
+    if bool((padding[:, :-1] & ~padding[:, 1:]).any()):
+        raise ValueError("a prefix row is padded at its end only")
+
+
+def forced_tokens(prefix: Tensor | None, step: int) -> Tensor | None:
+    """(N,) the prefix's token at `step` for each row (`<pad>` where its prefix is over), or None past every prefix."""
+    if prefix is None or step >= prefix.size(1):
+        return None
+    return prefix[:, step]
+
+
 def constrain(
     log_probs: Tensor, step: int, min_len: Tensor, max_len: Tensor, previous: Tensor | None = None,
-    rules: TokenRules | None = None,
+    rules: TokenRules | None = None, forced: Tensor | None = None,
 ) -> Tensor:
     """Forbid `<pad>`, `<s>` and the `rules`' never-generated tokens, forbid `</s>` before min_len tokens or right
-    after a bad ending (`rules`, given the previous tokens), force it once max_len tokens are written.
+    after a bad ending (`rules`, given the previous tokens), force it once max_len tokens are written; rows with a
+    `forced` token (a prefix's, not `<pad>`) may only continue with it, at the model's log-probability for it.
 
-    log_probs (N, V), changed in place and returned; min_len, max_len, previous (N,).
+    log_probs (N, V), changed in place and returned; min_len, max_len, previous, forced (N,).
     """
+    if forced is not None:
+        forced_rows = (forced != PAD_ID).nonzero().squeeze(1)
+        forced_ids = forced[forced_rows]
+        forced_scores = log_probs[forced_rows, forced_ids]  # before any rule: the prefix is what it is
     log_probs[:, [PAD_ID, BOS_ID]] = float("-inf")  # never generated
     if rules is not None and rules.never is not None:
         log_probs[:, rules.never] = float("-inf")
@@ -128,4 +153,7 @@ def constrain(
         eos = log_probs[at_limit, EOS_ID]
         log_probs[at_limit] = float("-inf")
         log_probs[at_limit, EOS_ID] = eos
+    if forced is not None and forced_rows.numel():
+        log_probs[forced_rows] = float("-inf")
+        log_probs[forced_rows, forced_ids] = forced_scores
     return log_probs

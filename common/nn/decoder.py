@@ -105,6 +105,9 @@ class AttentionDecoder(nn.Module):
         """Project the attention keys once per batch."""
         if self.attention is None:
             return memory
+        if memory.states.size(1) == 0:
+            raise ValueError(f"{self.config.attention} attention over an empty memory: a decoder without a source "
+                             "needs attention none")
         return memory.with_keys(self.attention.project_keys(memory.states))  # keys (B, S, A)
 
     def init_state(self, memory: Memory) -> DecoderState:

@@ -23,6 +23,16 @@ class Memory:
     summary: Tensor
     keys: Tensor | None = None
 
+    @classmethod
+    def empty(cls, summary: Tensor) -> "Memory":
+        """A memory with no positions, for a decoder without a source (a language model; attention `none`): the
+        batch size, device and length limits of a search come from it as from any memory (length 0: at most
+        max_len_b tokens). summary (B, D') only initialises the decoder state; zeros give the decoder's learned
+        start state (its initial layers' biases)."""
+        batch = summary.size(0)
+        return cls(states=summary.new_zeros(batch, 0, 0), mask=torch.zeros(batch, 0, dtype=torch.bool, device=summary.device),
+                   summary=summary)
+
     @property
     def lengths(self) -> Tensor:
         """(B,) number of real positions."""

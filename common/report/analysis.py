@@ -43,13 +43,16 @@ def bootstrap_p_value(gain: Callable[[list[int]], float], size: int, samples: in
 
 
 def paired_bootstrap(score: MainScore, label: str, baseline: Sequence[str], other: Sequence[str],
-                     references: Sequence[Sequence[str]], samples: int = 1000, seed: int = 12345) -> dict[str, float | str]:
-    """Is `other` better than `baseline` on the corpus score `score` (named `label`)? p is the share of resampled test
-    sets on which `other` is not better than `baseline`."""
+                     references: Sequence[Sequence[str]], samples: int = 1000, seed: int = 12345,
+                     lower_is_better: bool = False) -> dict[str, float | str]:
+    """Is `other` better than `baseline` on the corpus score `score` (named `label`; better is higher, or lower
+    with `lower_is_better`, e.g. an error rate)? p is the share of resampled test sets on which `other` is not
+    better than `baseline`."""
+    sign = -1.0 if lower_is_better else 1.0
 
     def gain(sample: list[int]) -> float:
         refs = [list(references[i]) for i in sample]
-        return score([other[i] for i in sample], refs) - score([baseline[i] for i in sample], refs)
+        return sign * (score([other[i] for i in sample], refs) - score([baseline[i] for i in sample], refs))
 
     return {"p_value": bootstrap_p_value(gain, len(references), samples, seed),
             "method": f"paired bootstrap on {label}, {samples} samples, seed {seed}"}

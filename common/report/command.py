@@ -99,7 +99,8 @@ def paired_test(baseline: dict[str, Any], other: dict[str, Any], samples: int) -
     if task.paired_test is not None:
         return task.paired_test(baseline["hypotheses"], other["hypotheses"], references, samples)
     return analysis.paired_bootstrap(main_score(baseline), task.main_metric_label, baseline["hypotheses"],
-                                     other["hypotheses"], references, samples)
+                                     other["hypotheses"], references, samples,
+                                     lower_is_better=task.main_metric in task.lower_is_better)
 
 
 def score_rows(systems: list[dict[str, Any]]) -> list[list[str]]:

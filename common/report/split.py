@@ -63,6 +63,8 @@ def split_name(data: SplitDataModule, split: str) -> str:
 def load_split(task: Task, checkpoint: Path, split: str, data_dir: str | None) -> SplitData:
     """The split `split` (see `split_name`), read by the task's data module with the run's data settings
     (`data_dir` overrides the folder)."""
+    if task.report is None:
+        raise DataError(f"{checkpoint}: the {task.name} task defines no report (its Task record has no report hooks)")
     settings = run_data_config(checkpoint)
     if data_dir is not None:
         settings["data_dir"] = data_dir

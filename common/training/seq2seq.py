@@ -139,10 +139,12 @@ class Seq2SeqModule(TaskModule):
 
     # --- evaluation -----------------------------------------------------------------------
     @torch.no_grad()
-    def decode(self, batch: dict[str, Any], config: SearchConfig | None = None, keep_attention: bool = False) -> list[list[Hypothesis]]:
-        """Search on a batch; one n-best list per example."""
+    def decode(self, batch: dict[str, Any], config: SearchConfig | None = None, keep_attention: bool = False,
+               prefix: Tensor | None = None) -> list[list[Hypothesis]]:
+        """Search on a batch; one n-best list per example, each hypothesis starting with its row of `prefix` (B, P)
+        target ids (a prompt; `<pad>` after a row's own) where one is given."""
         config = config or self.search_config
-        return search(self.decoder, self.encode(batch), config, keep_attention, self.token_rules(config))
+        return search(self.decoder, self.encode(batch), config, keep_attention, self.token_rules(config), prefix)
 
     def token_rules(self, config: SearchConfig) -> TokenRules | None:
         """The search settings about particular tokens (`bad_endings`, `allow_unk`) as ids of the target vocabulary."""
