@@ -10,13 +10,16 @@ installed under this name (pyproject.toml, [tool.setuptools.package-dir]):
 so that installing captra claims no generic top-level names such as `common`.
 """
 
+import os
 from importlib.metadata import PackageNotFoundError, version
 from pkgutil import extend_path
 
 # Run from the repository root (`python -m captra`, pytest), this folder comes first on sys.path and would hide
 # the installed namespace; the installed one's folder (a strict editable install's tree of links, or
-# site-packages) is added to the package's path, so that captra.common and the tasks resolve.
-__path__ = extend_path(__path__, __name__)
+# site-packages: a `captra` folder that holds common/) is added to the package's path, so that captra.common and
+# the tasks resolve.
+__path__ = [folder for folder in extend_path(__path__, __name__)
+            if folder == __path__[0] or os.path.isfile(os.path.join(folder, "common", "__init__.py"))]
 
 try:
     __version__ = version("captra")

@@ -55,8 +55,8 @@ class Task:
             `captra predict` still decode its splits through the data module).
         report: how `captra report` reads and decodes a split and draws attention; None: the task has no report.
         protocol: the evaluation protocol, printed in every report.
-        main_metric: key of the score that selects checkpoints (in `module_class.score`'s result), unless a run
-            sets model.monitor (common/training/selection.py).
+        main_metric: key of the score that selects checkpoints (in `module_class.evaluation_scores`' result:
+            Seq2SeqModule's `score`), unless a run sets model.monitor (common/training/selection.py).
         lower_is_better: the scores (keys of `score`'s result) of which lower is better, e.g. TER; for the others,
             higher is (the loss and the perplexity are always lower-better).
         main_metric_label: its name in tables and plots.

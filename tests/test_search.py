@@ -159,7 +159,8 @@ def test_an_unlikely_prompt_is_scored_as_the_model_scores_it_and_decodes_alone_a
         assert [h.tokens for h in alone] == [h.tokens for h in batched[row]]
 
 
-@pytest.mark.parametrize("rows, message", [([[5, EOS_ID]], "without <s> and </s>"), ([[0, 5]], "padded at its end only")])
+@pytest.mark.parametrize("rows, message", [([[5, EOS_ID]], "without <s> and </s>"), ([[0, 5]], "padded at its end only"),
+                                           ([[-1]], "none is negative"), ([[20]], r"\(20\) is not in the vocabulary of 20")])
 def test_a_malformed_prompt_is_refused(rows, message):
     with pytest.raises(ValueError, match=message):
         search(tiny_decoder(), random_memory([3]), SearchConfig(), prefix=torch.tensor(rows))

@@ -87,3 +87,18 @@ def test_a_classifier_on_the_base_module_trains_and_selects_by_its_lowest_error(
         main(["report", "--ckpt", best.best_model_path, "--split", "test", "--out", str(tmp_path / "report")])
     assert exit_info.value.code == 2
     assert "the first-token task defines no report (its Task record has no report hooks)" in capsys.readouterr().err
+
+
+def test_a_monitored_score_the_validation_does_not_log_is_named(first_token_task, tmp_path):
+    from captra.common.training.selection import SelectionError
+
+    pipeline = TextPipeline.build(SEQUENCES, kind="word")
+    record = first_token_task
+    register(Task(record.name, record.module_class, record.data_class, record.protocol, record.main_metric,
+                  record.main_metric_label, ("accuracy", "error", "f1"), record.sentence_score))
+    module = FirstTokenModule(text={"src": pipeline.to_state()}, monitor="val/f1")  # a score name: accepted
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        enable_checkpointing=False, num_sanity_val_steps=0)
+    with pytest.raises(SelectionError, match=r"model.monitor 'val/f1': this validation did not log it \(it logged "
+                                             r"val/loss, val/ppl, val/accuracy, val/error\)"):
+        trainer.fit(module, loader(pipeline, shuffle=True), loader(pipeline, shuffle=False))

@@ -10,7 +10,7 @@ from torch import nn
 from captra.common.checkpoints.file import CheckpointError, module_hparams, read_checkpoint
 from captra.common.decoding.ensemble import Ensemble
 from captra.common.training.module import CHECKPOINT_FORMAT, TaskModule
-from captra.common.training.seq2seq import Seq2SeqModule
+from captra.common.training.selection import SelectionError
 from captra.common.task import Task, UnknownTaskError, get_task
 
 
@@ -46,7 +46,7 @@ def module_from_checkpoint(path: str | Path, checkpoint: dict[str, Any], task: s
         hparams = module_hparams(checkpoint)
         module = cls(**cls.loading_hparams(hparams), text=info["text"])
         module.load_state_dict(checkpoint["state_dict"])
-    except (TypeError, RuntimeError, KeyError) as error:
+    except (TypeError, RuntimeError, KeyError, SelectionError) as error:
         first_line = str(error).strip().splitlines()[0]
         raise CheckpointError(f"{path}: does not fit this version of captra's {info['task']} model ({first_line})") from error
     return module.eval()

@@ -74,6 +74,7 @@ class BeamState:
         min_len, max_len = length_limits(memory, config)  # (B,)
         if prefix is not None:
             check_prefix(prefix, batch)
+            prefix = prefix.to(device)
             max_len = torch.maximum(max_len, (prefix != PAD_ID).sum(1))  # the prefix is written whole
         scores = torch.full((batch, beam), float("-inf"), device=device)
         scores[:, 0] = 0.0

@@ -41,6 +41,7 @@ def greedy_search(
     batch = memory.states.size(0)
     if prefix is not None:
         check_prefix(prefix, batch)
+        prefix = prefix.to(memory.states.device)
         max_len = torch.maximum(max_len, (prefix != PAD_ID).sum(1))  # the prefix is written whole
     tokens = torch.full((batch,), BOS_ID, dtype=torch.long, device=memory.states.device)
     finished = torch.zeros(batch, dtype=torch.bool, device=tokens.device)

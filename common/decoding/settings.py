@@ -113,6 +113,8 @@ def check_prefix(prefix: Tensor, batch: int) -> None:
     """A prefix is (B, P) token ids per input, `<pad>` after a row's own prefix; no `<s>`, `</s>` or `<pad>` inside."""
     if prefix.dim() != 2 or prefix.size(0) != batch:
         raise ValueError(f"a prefix is (batch, length) token ids; got shape {tuple(prefix.shape)} for a batch of {batch}")
+    if bool((prefix < 0).any()):
+        raise ValueError("a prefix holds token ids: none is negative")
     if bool((prefix == BOS_ID).any() | (prefix == EOS_ID).any()):
         raise ValueError("a prefix holds the output's first tokens: without <s> and </s>")
     padding = prefix == PAD_ID
@@ -140,6 +142,8 @@ def constrain(
     if forced is not None:
         forced_rows = (forced != PAD_ID).nonzero().squeeze(1)
         forced_ids = forced[forced_rows]
+        if forced_ids.numel() and int(forced_ids.max()) >= log_probs.size(1):
+            raise ValueError(f"a prefix token id ({int(forced_ids.max())}) is not in the vocabulary of {log_probs.size(1)}")
         forced_scores = log_probs[forced_rows, forced_ids]  # before any rule: the prefix is what it is
     log_probs[:, [PAD_ID, BOS_ID]] = float("-inf")  # never generated
     if rules is not None and rules.never is not None:

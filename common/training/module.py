@@ -5,7 +5,9 @@ The optimiser and its plateau schedule, the metric that selects checkpoints and 
 (`init_from`), the checkpoint's own metadata (task, vocabularies, RNG states), and exact evaluation under DDP:
 each process records its examples' outputs by example id, and every process scores the gathered outputs of all
 of them. Generation tasks build on Seq2SeqModule (common/training/seq2seq.py); a task that predicts no sequence
-(a classifier) subclasses this one and fills in `training_step`, `evaluation_step` and `evaluation_scores`.
+(a classifier) subclasses this one and fills in `training_step`, `evaluation_step`, `evaluation_scores` and, for
+`captra predict`, a `predict_step` returning (example id, text) pairs. `text` holds its vocabularies (e.g. the
+source's); `{}` for a task without any.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from captra.common.checkpoints.file import CheckpointError, read_checkpoint, req
 from captra.common.text.pipeline import TextPipeline
 from captra.common.training.distributed import gather_by_id
 from captra.common.training.rng import capture_rng_state, restore_rng_state
-from captra.common.training.selection import selection_for
+from captra.common.training.selection import SelectionError, selection_for
 
 CHECKPOINT_FORMAT = 1
 
@@ -182,11 +184,14 @@ class TaskModule(L.LightningModule):
         nll = float(totals[0] / totals[1].clamp(min=1))  # per unit, every example counted once
         values = {"loss": nll, "ppl": math.exp(min(nll, 50.0)),
                   **{name: value for name, value in metrics.items() if isinstance(value, float)}}
+        if self.selection.name not in values:
+            raise SelectionError(f"model.monitor {self.selection.metric!r}: this validation did not log it (it logged "
+                                 f"{', '.join(f'{prefix}/{name}' for name in values)}); choose one of those")
         if prefix == "val" and not self.trainer.sanity_checking:
             self._step_plateau_schedule(values[self.selection.name])
         # Every rank scored the same gathered outputs: the values agree, and the (trivial) sync keeps Lightning quiet.
         for name, value in values.items():
-            self.log(f"{prefix}/{name}", value, prog_bar=f"{prefix}/{name}" == self.selection.metric, sync_dist=True)
+            self.log(f"{prefix}/{name}", value, prog_bar=name == self.selection.name, sync_dist=True)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self.evaluation_step(batch)
