@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from captra.common.training.selection import Selection, metric_mode, selection_for
 from tests.helpers import run_captra, validation, write_reverse_corpus
@@ -40,6 +41,10 @@ def test_a_run_selected_by_the_lowest_validation_loss_keeps_that_epoch(tmp_path)
     assert "EarlyStopping{'monitor': 'val/loss', 'mode': 'min'}" in callbacks
     (schedule,) = last["lr_schedulers"]
     assert schedule["mode"] == "min" and schedule["best"] == pytest.approx(min(losses), rel=1e-6)
+    saved = yaml.safe_load((tmp_path / "run/version_0/config.yaml").read_text())  # rerun with another monitor: all move
+    assert saved["model"]["init_args"]["monitor"] == "val/loss"
+    assert [saved["checkpoint"][key] for key in ("monitor", "mode", "filename")] == ["auto", "auto", "auto"]
+    assert [saved["early_stopping"][key] for key in ("monitor", "mode")] == ["auto", "auto"]
 
 
 def test_a_monitor_that_is_not_a_validation_metric_is_refused_before_training(tmp_path):

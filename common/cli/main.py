@@ -109,6 +109,7 @@ class CaptraCLI(LightningCLI):
 
     resume_version: int | None = None
     resume_step: int | None = None
+    automatic_selection: list[tuple[str, str]] = []  # what _resolve_selection filled in
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.text", "model.init_args.text", apply_on="instantiate")
@@ -182,7 +183,7 @@ class CaptraCLI(LightningCLI):
             raise CheckpointError("--ensemble: fit trains one model; ensembles are for validate, test and predict")
         if config.get("ensemble") and not config.get("ckpt_path"):
             raise CheckpointError("--ensemble: needs --ckpt_path, the ensemble's first member")
-        self._resolve_selection(config)
+        self.automatic_selection = self._resolve_selection(config)
         if self.subcommand == "fit" and not validates(config["trainer"]):
             print("captra: validation is off (trainer.limit_val_batches 0): no checkpoint selection, early stopping or "
                   "learning-rate plateau schedule; the latest weights are saved as last.ckpt after every epoch",
@@ -193,12 +194,15 @@ class CaptraCLI(LightningCLI):
             self._resolve_last_checkpoint(config)
 
     @staticmethod
-    def _resolve_selection(config: Any) -> None:
-        """The callbacks' `auto` monitor, mode and file name from the module's selection metric."""
+    def _resolve_selection(config: Any) -> list[tuple[str, str]]:
+        """The callbacks' `auto` monitor, mode and file name from the module's selection metric; returns the
+        (section, key) pairs that were `auto`."""
         module_path, _, class_name = config["model"]["class_path"].rpartition(".")
         module_class = getattr(importlib.import_module(module_path), class_name)
         task = module_class.task
         chosen = selection_for(task, (config["model"].get("init_args") or {}).get("monitor"))
+        automatic = [(name, key) for name in ("checkpoint", "early_stopping") for key in ("monitor", "mode", "filename")
+                     if config[name].get(key) == AUTO]
         for name in ("checkpoint", "early_stopping"):
             callback = config[name]
             if callback["monitor"] == AUTO:
@@ -209,12 +213,15 @@ class CaptraCLI(LightningCLI):
             monitored = config["checkpoint"]["monitor"]
             config["checkpoint"]["filename"] = (Selection(monitored, config["checkpoint"]["mode"]).checkpoint_filename
                                                 if monitored else None)
+        return automatic
 
     def instantiate_classes(self) -> None:
         """The classes of the config; with `--ensemble`, the model evaluates as the ensemble of its checkpoint
         (`--ckpt_path`) and those."""
         super().instantiate_classes()
         config = self.config[self.subcommand] if self.subcommand else self.config
+        for name, key in self.automatic_selection:  # the saved config.yaml says `auto`: a rerun with another
+            config[name][key] = AUTO                 # model.monitor moves every one of them again
         paths = config.get("ensemble") or []
         if paths:
             members = [load_module(path) for path in paths]
