@@ -2,6 +2,7 @@
 distributed evaluation on a split whose size the world size does not divide."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,6 +39,18 @@ def translation_runs(tmp_path_factory):
     return folder, common
 
 
+def with_and_without_ddp(command: str, folder: Path, common: list[str]) -> dict[str, Path]:
+    """`captra COMMAND` on the single-process run's last checkpoint, with two processes ("ddp") and with one
+    ("single"); the run folder of each."""
+    ckpt = str(folder / "single" / "version_0" / "checkpoints" / "last.ckpt")
+    runs = {}
+    for name, extra in (("ddp", DDP), ("single", [])):
+        runs[name] = folder / f"{command}-{name}"
+        run = run_captra(command, *common, *extra, "--ckpt_path", ckpt, "--trainer.default_root_dir", str(runs[name]))
+        assert run.returncode == 0, run.stderr[-3000:]
+    return runs
+
+
 def test_ddp_translation_training_matches_one_process_with_the_global_batch(translation_runs):
     folder, _ = translation_runs
     assert_same_validations(validation(folder / "ddp"), validation(folder / "single"))
@@ -45,13 +58,8 @@ def test_ddp_translation_training_matches_one_process_with_the_global_batch(tran
 
 def test_distributed_validation_equals_single_process_validation(translation_runs):
     folder, common = translation_runs
-    ckpt = str(folder / "single" / "version_0" / "checkpoints" / "last.ckpt")
-    scores = {}
-    for name, extra in (("ddp", DDP), ("single", [])):
-        run = run_captra("validate", *common, *extra, "--ckpt_path", ckpt, "--trainer.default_root_dir",
-                         str(folder / f"validate-{name}"))
-        assert run.returncode == 0, run.stderr[-3000:]
-        scores[name] = validation(folder / f"validate-{name}")[0][1:]
+    runs = with_and_without_ddp("validate", folder, common)
+    scores = {name: validation(run)[0][1:] for name, run in runs.items()}
     assert float(scores["ddp"][1]) == float(scores["single"][1])  # BLEU: every sentence decoded exactly once
     assert math.isclose(float(scores["ddp"][0]), float(scores["single"][0]), rel_tol=1e-6)
 
@@ -91,11 +99,6 @@ def test_ddp_captioning_training_matches_one_process_with_the_global_batch(tmp_p
 
 def test_distributed_predict_writes_the_predictions_one_process_writes(translation_runs):
     folder, common = translation_runs
-    ckpt = str(folder / "single" / "version_0" / "checkpoints" / "last.ckpt")
-    written = {}
-    for name, extra in (("ddp", DDP), ("single", [])):
-        run = run_captra("predict", *common, *extra, "--ckpt_path", ckpt, "--trainer.default_root_dir",
-                         str(folder / f"predict-{name}"))
-        assert run.returncode == 0, run.stderr[-3000:]
-        written[name] = (folder / f"predict-{name}" / "version_0" / "predictions.tsv").read_text()
+    runs = with_and_without_ddp("predict", folder, common)
+    written = {name: (run / "version_0" / "predictions.tsv").read_text() for name, run in runs.items()}
     assert written["ddp"] == written["single"] and len(written["single"].splitlines()) == 1 + 21  # 21 test lines, once

@@ -10,6 +10,13 @@ from tests.helpers import random_memory, tiny_decoder
 LENGTHS = [7, 3, 5, 1, 6]
 
 
+def memory_row(memory, row: int):
+    """Row `row` of a memory of LENGTHS alone, cut to its own length (no padding)."""
+    alone = memory.select(torch.tensor([row]))
+    alone.states, alone.mask = alone.states[:, :LENGTHS[row]], alone.mask[:, :LENGTHS[row]]
+    return alone
+
+
 @pytest.mark.parametrize("attention,cell", [("additive", "lstm"), ("general", "gru"), ("none", "lstm"), ("dot", "rnn")])
 def test_beam_of_one_equals_greedy(attention, cell):
     decoder = tiny_decoder(attention, cell)
@@ -29,10 +36,7 @@ def test_beam_search_gives_the_same_hypotheses_alone_and_in_a_batch(beam_size):
     config = SearchConfig(beam_size=beam_size, n_best=beam_size, max_len_a=1.0, max_len_b=5)
     batched = beam_search(decoder, memory, config)
     for row in range(len(LENGTHS)):
-        alone_memory = memory.select(torch.tensor([row]))
-        length = LENGTHS[row]
-        alone_memory.states, alone_memory.mask = alone_memory.states[:, :length], alone_memory.mask[:, :length]
-        alone = beam_search(decoder, alone_memory, config)[0]
+        alone = beam_search(decoder, memory_row(memory, row), config)[0]
         assert [h.tokens for h in alone] == [h.tokens for h in batched[row]]
         assert [h.score for h in alone] == pytest.approx([h.score for h in batched[row]], abs=1e-5)
 
@@ -153,9 +157,7 @@ def test_an_unlikely_prompt_is_scored_as_the_model_scores_it_and_decodes_alone_a
     batched = beam_search(decoder, memory, config, prefix=prefix_tensor(PREFIXES))
     assert batched[0][0].score < free[0][0].score  # 5 6 7 is not what the model would write
     for row in range(len(LENGTHS)):
-        alone_memory = memory.select(torch.tensor([row]))
-        alone_memory.states, alone_memory.mask = alone_memory.states[:, :LENGTHS[row]], alone_memory.mask[:, :LENGTHS[row]]
-        alone = beam_search(decoder, alone_memory, config, prefix=prefix_tensor([PREFIXES[row]]))[0]
+        alone = beam_search(decoder, memory_row(memory, row), config, prefix=prefix_tensor([PREFIXES[row]]))[0]
         assert [h.tokens for h in alone] == [h.tokens for h in batched[row]]
 
 

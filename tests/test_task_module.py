@@ -4,6 +4,8 @@ and writes captra checkpoints."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import lightning as L
 import pytest
 import torch
@@ -93,9 +95,7 @@ def test_a_monitored_score_the_validation_does_not_log_is_named(first_token_task
     from captra.common.training.selection import SelectionError
 
     pipeline = TextPipeline.build(SEQUENCES, kind="word")
-    record = first_token_task
-    register(Task(record.name, record.module_class, record.data_class, record.protocol, record.main_metric,
-                  record.main_metric_label, ("accuracy", "error", "f1"), record.sentence_score))
+    register(replace(first_token_task, score_names=("accuracy", "error", "f1")))
     module = FirstTokenModule(text={"src": pipeline.to_state()}, monitor="val/f1")  # a score name: accepted
     trainer = L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
                         enable_checkpointing=False, num_sanity_val_steps=0)

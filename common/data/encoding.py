@@ -70,8 +70,13 @@ def _encode_column(texts: list[str], pipeline: TextPipeline | None) -> _Encoded:
     return _Encoded(flat, lengths, blank, np.bincount(flat, minlength=size).astype(np.int64))
 
 
+def _encode_rows(rows: list[tuple[str, ...]], pipelines: Sequence[TextPipeline | None]) -> list[_Encoded]:
+    return [_encode_column([row[column] for row in rows], pipeline) for column, pipeline in enumerate(pipelines)]
+
+
 def _encode_chunk(rows: list[tuple[str, ...]]) -> list[_Encoded]:
-    return [_encode_column([row[column] for row in rows], pipeline) for column, pipeline in enumerate(_worker_pipelines)]
+    """In a worker: the rows encoded with the pipelines `_start_worker` built there."""
+    return _encode_rows(rows, _worker_pipelines)
 
 
 def _chunks(rows: Iterable[tuple[str, ...]]) -> Iterator[list[tuple[str, ...]]]:
@@ -80,20 +85,22 @@ def _chunks(rows: Iterable[tuple[str, ...]]) -> Iterator[list[tuple[str, ...]]]:
         yield chunk
 
 
-def _results(chunks: Iterator[list[tuple[str, ...]]], states: list, num_proc: int) -> Iterator[tuple[int, list[_Encoded]]]:
-    """(rows, encoded columns) of each chunk, in order; chunks after the first go to a pool when num_proc > 1."""
-    _start_worker(states)
+def _results(chunks: Iterator[list[tuple[str, ...]]], pipelines: Sequence[TextPipeline | None], num_proc: int
+             ) -> Iterator[tuple[int, list[_Encoded]]]:
+    """(rows, encoded columns) of each chunk, in order; chunks after the first go to a pool when num_proc > 1
+    (its workers rebuild the pipelines from their plain-data states)."""
     first = next(chunks, None)
     if first is None:
         return
-    yield len(first), _encode_chunk(first)
+    yield len(first), _encode_rows(first, pipelines)
     second = next(chunks, None)
     if second is None:
         return
     if num_proc <= 1:
         for chunk in itertools.chain([second], chunks):
-            yield len(chunk), _encode_chunk(chunk)
+            yield len(chunk), _encode_rows(chunk, pipelines)
         return
+    states = [None if pipeline is None else pipeline.to_state() for pipeline in pipelines]
     # fork: workers start at once and need nothing of the parent but the pipelines (no torch, no CUDA state)
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
@@ -117,7 +124,6 @@ def encode_columns(
     `Ragged` metadata and, for encoded columns, `tokens`, `unk`, `blank_rows` and `types_seen` (vocabulary
     entries that occur). `progress()` tells the fraction of the input read so far (0..1), shown as a progress
     bar and reported to `on_progress`; a throughput line ends it."""
-    states = [None if column.pipeline is None else column.pipeline.to_state() for column in columns]
     writers = [RaggedWriter(folder, column.name, np.uint8 if column.pipeline is None else id_dtype(len(column.pipeline.vocab)))
                for column in columns]
     blanks: list[list[np.ndarray]] = [[] for _ in columns]
@@ -126,7 +132,7 @@ def encode_columns(
     try:
         with tqdm(total=100.0, desc=f"preparing {what}", unit="%", file=sys.stderr, disable=None,
                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}") as bar:
-            for count, encoded in _results(_chunks(rows), states, num_proc):
+            for count, encoded in _results(_chunks(rows), [column.pipeline for column in columns], num_proc):
                 for index, column in enumerate(encoded):
                     writers[index].append(column.flat, column.lengths)
                     if column.blank is not None:
