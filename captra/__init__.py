@@ -1,4 +1,4 @@
-"""captra: attention LSTMs for image captioning and machine translation.
+"""captra: recurrent sequence models — attention LSTMs for image captioning and machine translation, language models.
 
 This folder is only the root of captra's one import namespace. The code lives in the folders beside it,
 installed under this name (pyproject.toml, [tool.setuptools.package-dir]):
@@ -6,6 +6,7 @@ installed under this name (pyproject.toml, [tool.setuptools.package-dir]):
     common/      -> captra.common       the shared core (decoder, search, metrics, base module, CLI)
     translation/ -> captra.translation  a task
     captioning/  -> captra.captioning   a task
+    language_model/ -> captra.language_model  a task
 
 so that installing captra claims no generic top-level names such as `common`.
 """

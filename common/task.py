@@ -53,7 +53,11 @@ class Task:
         data_class: the LightningDataModule (a SplitDataModule subclass); the report reads splits through it.
         command: the inference command that serves a checkpoint of this task; None: none (`captra test` and
             `captra predict` still decode its splits through the data module).
-        report: how `captra report` reads and decodes a split and draws attention; None: the task has no report.
+        report: how `captra report` reads and decodes a split and draws attention; None: the default report, which
+            scores each checkpoint on the split with its module's own evaluation (as `captra test` does) through
+            the run's data module (common/report/measured.py).
+        report_sections: (module, data module, split name, device) -> report blocks the default report adds after
+            its scores (samples, figures, tables); None: none.
         protocol: the evaluation protocol, printed in every report.
         main_metric: key of the score that selects checkpoints (in `module_class.evaluation_scores`' result:
             Seq2SeqModule's `score`), unless a run sets model.monitor (common/training/selection.py).
@@ -62,7 +66,8 @@ class Task:
         main_metric_label: its name in tables and plots.
         score_names: the scores the report's table shows, in order.
         sentence_score: per-example score (0-100, higher is better, whatever the main metric's direction) used to
-            pick the report's best and worst examples.
+            pick the report's best and worst examples and, by default, as self-critical training's reward; None
+            for a task without report hooks or self-critical training.
         paired_test: significance test of two systems' outputs; None: paired bootstrap on the main metric.
         main_score: the corpus main metric alone, where that is much cheaper than the module's full `score`
             (the report computes it per length bucket and per bootstrap sample); None: taken from `score`.
@@ -77,13 +82,14 @@ class Task:
     main_metric: str
     main_metric_label: str
     score_names: tuple[str, ...]
-    sentence_score: SentenceScorer
+    sentence_score: SentenceScorer | None = None
     command: InferenceCommand | None = None
     report: ReportHooks | None = None
     paired_test: PairedTest | None = None
     main_score: CorpusScorer | None = None
     score_labels: Mapping[str, str] = field(default_factory=dict)
     lower_is_better: frozenset[str] = frozenset()
+    report_sections: Callable[[TaskModule, SplitDataModule, str, Any], list[Any]] | None = None
 
 
 _registered: dict[str, Task] = {}

@@ -10,11 +10,11 @@ import torch
 from captra.common import task as task_registry
 from captra.common.checkpoints.loading import CheckpointError, load_module
 from captra.common.cli.main import main
-from captra.common.task import InferenceCommand, Task, get_task, register, tasks
+from captra.common.task import get_task, tasks
 from captra.translation.model import TranslationModule
 
 COMMON = Path(__file__).parent.parent / "common"
-TASK_WORDS = ("translation", "captioning", "translate", "caption")
+TASK_WORDS = ("translation", "captioning", "translate", "caption", "language_model", "formal")
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
@@ -37,41 +37,20 @@ def test_the_core_neither_imports_nor_names_a_task(path):
 
 
 def test_the_installed_tasks_come_from_their_entry_points():
-    assert {"translation", "captioning"} <= set(tasks())
+    assert {"translation", "captioning", "language_model"} <= set(tasks())
     assert get_task("translation").module_class is TranslationModule
     assert get_task("captioning").command.name == "caption"
 
 
-class EchoModule(TranslationModule):
-    """A stand-in third task: any module class registered under a new name."""
-
-    task = "echo"
-
-
-@pytest.fixture
-def echo_task(monkeypatch):
-    calls = []
-    command = InferenceCommand("echo", "repeat a line (a third task's command)",
-                               lambda parser: parser.add_argument("line"), lambda args: calls.append(args.line) or 0)
-    translation = get_task("translation")
-    record = Task("echo", EchoModule, translation.data_class, "protocol", "bleu", "BLEU", ("bleu",),
-                  translation.sentence_score, command=command, report=translation.report)
-    monkeypatch.setattr(task_registry, "_registered", {})
-    register(record)
-    return calls
-
-
-def test_a_third_task_is_one_record_its_command_and_checkpoints_work(echo_task, capsys, tmp_path):
+def test_the_third_task_is_one_folder_and_one_entry_point_line(capsys):
+    """The language model (tests/test_language_model.py runs it end to end) is found through its entry point alone."""
+    task = get_task("language_model")
+    assert task.module_class.__module__ == "captra.language_model.model" and task.command.name == "sample"
+    pyproject = (COMMON.parent / "pyproject.toml").read_text(encoding="utf-8")
+    assert pyproject.count("captra.language_model.task:TASK") == 1
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
-    assert exit_info.value.code == 0 and "  echo       repeat a line (a third task's command)" in capsys.readouterr().out
-    with pytest.raises(SystemExit) as exit_info:
-        main(["echo", "hello"])
-    assert exit_info.value.code == 0 and echo_task == ["hello"]
-    checkpoint = torch.load(FIXTURES / "legacy_translation.ckpt", weights_only=True)
-    checkpoint["captra"]["task"] = "echo"
-    torch.save(checkpoint, tmp_path / "echo.ckpt")
-    assert type(load_module(tmp_path / "echo.ckpt")) is EchoModule
+    assert exit_info.value.code == 0 and "  sample     continue a prompt with a language-model checkpoint" in capsys.readouterr().out
 
 
 def test_a_checkpoint_of_an_unregistered_task_is_refused_by_name(tmp_path):

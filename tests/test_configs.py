@@ -63,6 +63,9 @@ def undocumented(help_text: str, prefix: str) -> tuple[list[str], int]:
 @pytest.mark.parametrize("group, class_path", [
     ("model", "captra.translation.model.TranslationModule"), ("model", "captra.captioning.model.CaptioningModule"),
     ("data", "captra.translation.data.TranslationDataModule"), ("data", "captra.captioning.data.CaptioningDataModule"),
+    ("model", "captra.language_model.model.LanguageModelModule"),
+    ("data", "captra.language_model.data.TextStreamDataModule"),
+    ("data", "captra.language_model.formal_data.FormalLanguageDataModule"),
     ("trainer", None), ("checkpoint", None), ("early_stopping", None), ("step_checkpoint", None),
 ])
 def test_every_config_key_is_documented_in_help(group, class_path, capsys):

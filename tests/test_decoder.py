@@ -62,3 +62,26 @@ def test_fused_recurrence_trains_under_cpu_bf16_autocast(cell):
     logits.float().sum().backward()
     assert decoder.cells[0].weight_hh.grad is not None and torch.isfinite(decoder.cells[0].weight_hh.grad).all()
     assert torch.allclose(logits.float(), reference, atol=5e-2)  # bf16 output layer, fp32 recurrence
+
+
+@pytest.mark.parametrize("attention,cell", [("none", "lstm"), ("none", "gru"), ("none", "rnn"), ("additive", "lstm")])
+def test_unrolling_in_two_halves_from_the_carried_state_equals_one_unroll(attention, cell):
+    """What truncated BPTT relies on: the state after the first half, passed back in, continues the sequence."""
+    decoder = tiny_decoder(attention, cell, num_layers=2)
+    memory = random_memory(LENGTHS, seed=3)
+    inputs = torch.randint(0, 20, (len(LENGTHS), 8), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        whole, _, last = decoder.unroll(memory, inputs)
+        first, _, middle = decoder.unroll(memory, inputs[:, :5])
+        second, _, end = decoder.unroll(memory, inputs[:, 5:], middle)
+        fresh, _, _ = decoder.unroll(memory, inputs[:, 5:])
+    assert torch.allclose(torch.cat([first, second], dim=1), whole, atol=1e-5)
+    assert torch.allclose(end.hidden, last.hidden, atol=1e-5)
+    assert not torch.allclose(fresh, second, atol=1e-3)  # without the state the second half reads differently
+
+
+def test_a_zero_start_state_is_zero_and_a_learned_one_is_not():
+    memory = random_memory(LENGTHS, seed=1)
+    zero = tiny_decoder("none", "lstm", start_state="zero").init_state(memory)
+    assert not zero.hidden.any() and not zero.cell.any() and zero.hidden.shape == (3, 1, 16)
+    assert tiny_decoder("none", "lstm").init_state(memory).hidden.abs().sum() > 0

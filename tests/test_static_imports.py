@@ -15,8 +15,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
 ROOT = Path(__file__).parent.parent
-PACKAGES = ("common", "translation", "captioning")
+# the core and every task folder: the package-dir mapping's folders, but the namespace root
+PACKAGES = tuple(folder for name, folder in
+                 tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].items()
+                 if name != "captra")
 
 
 def captra_imports() -> list[tuple[Path, str]]:

@@ -88,7 +88,8 @@ def test_a_classifier_on_the_base_module_trains_and_selects_by_its_lowest_error(
     with pytest.raises(SystemExit) as exit_info:
         main(["report", "--ckpt", best.best_model_path, "--split", "test", "--out", str(tmp_path / "report")])
     assert exit_info.value.code == 2
-    assert "the first-token task defines no report (its Task record has no report hooks)" in capsys.readouterr().err
+    # no report hooks: the default report scores the split with the module's evaluation, through the run's data module
+    assert "no config.yaml beside its run folder to rebuild its data module; pass --data-dir" in capsys.readouterr().err
 
 
 def test_a_monitored_score_the_validation_does_not_log_is_named(first_token_task, tmp_path):

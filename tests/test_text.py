@@ -115,3 +115,15 @@ def test_an_unreadable_line_while_sentencepiece_trains_is_named_not_taken_for_a_
     path.write_bytes(("a small sentence\n" * 50).encode() + b"caf\xe9\n")
     with pytest.raises(DataError, match=rf"{path}:51: not UTF-8 text"):
         TextPipeline.build(LineReader(path), kind="sentencepiece", vocab_size=30)
+
+
+def test_a_character_pipeline_keeps_every_character_and_travels_as_plain_data():
+    text = "ROMEO:\nBut soft, what light?\n"
+    pipeline = TextPipeline.build([text], kind="char")
+    assert pipeline.vocab.itos[4:7] == ["t", " ", "\n"]  # most frequent first, after the specials
+    ids = pipeline.encode(text)
+    assert len(ids) == len(text) and pipeline.decode(ids) == text
+    again = TextPipeline.from_state(pipeline.to_state())
+    assert pipeline.to_state()["tokenizer"] == {"kind": "char", "lowercase": False} and again.encode(text) == ids
+    lowercased = TextPipeline.build(["Ab"], kind="char", lowercase=True)
+    assert lowercased.decode(lowercased.encode("AB")) == "ab"

@@ -14,8 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from captra.common.checkpoints.loading import checkpoint_task
 from captra.common.checkpoints.file import CheckpointError, read_checkpoint, require_same_task_and_vocabularies
 from captra.common.checkpoints.atomic import AtomicCheckpointIO

@@ -61,7 +61,8 @@ def inference_commands() -> dict[str, InferenceCommand]:
 
 def top_level_help(commands: dict[str, InferenceCommand]) -> str:
     lines = ["usage: captra COMMAND [ARGS ...]      (captra COMMAND --help for a command's arguments)", "",
-             "Attention LSTM encoder-decoders: train, serve and evaluate them.", "",
+             "Recurrent sequence models (attention encoder-decoders, language models): train, serve and evaluate "
+             "them.", "",
              "training and scoring (LightningCLI, configs with -c):"]
     lines += [f"  {name:<10} {text}" for name, text in TRAINER_COMMANDS.items()]
     lines += [f"  {'prepare':<10} {PREPARE_HELP}"]

@@ -40,6 +40,8 @@ class DecoderConfig:
         dropout: on the embeddings, between layers and before the output layer.
         tie_embeddings: share the target embedding matrix with the output layer.
         context_gate: Xu et al.'s gating scalar beta_t = sigmoid(w . h_{t-1}) on the attention context.
+        start_state: learned: h_0 (and c_0) = tanh(W summary + b), from the memory's summary (a decoder without a
+            source, whose summary is zeros, learns one start state); zero: h_0 = c_0 = 0 (char-rnn's start).
     """
 
     cell: CellKind = "lstm"
@@ -52,6 +54,7 @@ class DecoderConfig:
     dropout: float = 0.3
     tie_embeddings: bool = False
     context_gate: bool = False
+    start_state: Literal["learned", "zero"] = "learned"
 
 
 @dataclass
@@ -69,6 +72,10 @@ class DecoderState:
             self.hidden.index_select(0, index),
             None if self.cell is None else self.cell.index_select(0, index),
         )
+
+    def detach(self) -> "DecoderState":
+        """The same values, cut from the graph that computed them (truncated backpropagation through time)."""
+        return DecoderState(self.hidden.detach(), None if self.cell is None else self.cell.detach())
 
 
 class AttentionDecoder(nn.Module):
@@ -111,8 +118,11 @@ class AttentionDecoder(nn.Module):
         return memory.with_keys(self.attention.project_keys(memory.states))  # keys (B, S, A)
 
     def init_state(self, memory: Memory) -> DecoderState:
-        """h_0 (and c_0) = tanh(W summary), one vector per layer."""
+        """h_0 (and c_0) = tanh(W summary), one vector per layer; zeros with start_state `zero`."""
         batch, layers, hidden = memory.summary.size(0), self.config.num_layers, self.config.hidden_size
+        if self.config.start_state == "zero":
+            zeros = memory.summary.new_zeros(batch, layers, hidden)
+            return DecoderState(zeros, zeros.clone() if self.init_cell is not None else None)
         h0 = torch.tanh(self.init_hidden(memory.summary)).view(batch, layers, hidden)
         c0 = None if self.init_cell is None else torch.tanh(self.init_cell(memory.summary)).view(batch, layers, hidden)
         return DecoderState(h0, c0)
@@ -150,29 +160,38 @@ class AttentionDecoder(nn.Module):
         return self.output(self.dropout(torch.tanh(self.deep_output(features))))
 
     def forward(self, memory: Memory, inputs: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Teacher forcing. inputs (B, T) = `<s> y_1 .. y_{T-1}` -> logits (B, T, V), weights (B, T, S).
+        """Teacher forcing. inputs (B, T) = `<s> y_1 .. y_{T-1}` -> logits (B, T, V), weights (B, T, S)."""
+        logits, weights, _ = self.unroll(memory, inputs)
+        return logits, weights
+
+    def unroll(self, memory: Memory, inputs: Tensor, state: DecoderState | None = None
+               ) -> tuple[Tensor, Tensor | None, DecoderState]:
+        """Teacher forcing from `state` (None: the memory's start state) -> logits (B, T, V), weights (B, T, S) and
+        the state after the last input, which a language model carries into its next window (truncated BPTT).
 
         The loop only runs the recurrence; the output layer is applied to all steps in one matmul.
         Without attention the inputs are all known in advance, so one fused RNN call runs the recurrence.
         """
         memory = self.prepare(memory)
-        state = self.init_state(memory)
+        state = self.init_state(memory) if state is None else state
         embedded = self.embedding(inputs)  # (B, T, E)
         if self.attention is None:
-            return self.readout(torch.cat([self._fused_recurrence(embedded, state), embedded], dim=2)), None
+            hidden, state = self._fused_recurrence(embedded, state)
+            return self.readout(torch.cat([hidden, embedded], dim=2)), None, state
         features, weights = [], []
         for t in range(inputs.size(1)):
             step_features, state, step_weights = self._advance(embedded[:, t], state, memory)
             features.append(step_features)
             weights.append(step_weights)
         logits = self.readout(torch.stack(features, dim=1))  # (B, T, V)
-        return logits, torch.stack(weights, dim=1)  # (B, T, V), (B, T, S)
+        return logits, torch.stack(weights, dim=1), state  # (B, T, V), (B, T, S)
 
-    def _fused_recurrence(self, embedded: Tensor, state: DecoderState) -> Tensor:
-        """embedded (B, T, E) -> top-layer hidden states (B, T, H) in one call of torch's RNN kernel.
+    def _fused_recurrence(self, embedded: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
+        """embedded (B, T, E) -> top-layer hidden states (B, T, H) and the final state, in one call of torch's RNN
+        kernel.
 
-        Used without attention (Show and Tell, Sutskever seq2seq): the cells' own weights go to the
-        kernel nn.LSTM/GRU/RNN use (cuDNN on a GPU, oneDNN on the CPU), with the same gate layout and the
+        Used without attention (Show and Tell, Sutskever seq2seq, language models): the cells' own weights go to
+        the kernel nn.LSTM/GRU/RNN use (cuDNN on a GPU, oneDNN on the CPU), with the same gate layout and the
         same dropout between layers as the step loop.
         """
         weights = [w for cell in self.cells for w in (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)]
@@ -181,12 +200,13 @@ class AttentionDecoder(nn.Module):
         with fused_rnn_precision(embedded):
             if self.config.cell == "lstm":
                 cell = state.cell.transpose(0, 1).to(embedded.dtype).contiguous()  # (L, B, H)
-                outputs, _, _ = torch.lstm(embedded, (hidden, cell), *options)
-            elif self.config.cell == "gru":
-                outputs, _ = torch.gru(embedded, hidden, *options)
+                outputs, last_hidden, last_cell = torch.lstm(embedded, (hidden, cell), *options)
+                return outputs, DecoderState(last_hidden.transpose(0, 1), last_cell.transpose(0, 1))  # (B, L, H)
+            if self.config.cell == "gru":
+                outputs, last_hidden = torch.gru(embedded, hidden, *options)
             else:
-                outputs, _ = torch.rnn_tanh(embedded, hidden, *options)
-        return outputs  # (B, T, H)
+                outputs, last_hidden = torch.rnn_tanh(embedded, hidden, *options)
+        return outputs, DecoderState(last_hidden.transpose(0, 1))  # (B, T, H), hidden (B, L, H)
 
     def step(
         self, tokens: Tensor, state: DecoderState, memory: Memory

@@ -3,6 +3,7 @@ settings of the run that wrote the checkpoint."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -46,13 +47,30 @@ class ReportHooks:
     attention_title: str = "Attention"
 
 
-def run_data_config(checkpoint: Path) -> dict[str, Any]:
-    """`data.init_args` of the run that wrote `checkpoint` (its `version_N/config.yaml`), or {}."""
+def run_data_section(checkpoint: Path) -> dict[str, Any]:
+    """The `data` section (class_path, init_args) of the run that wrote `checkpoint` (its `version_N/config.yaml`),
+    or {}."""
     config_path = checkpoint.resolve().parent.parent / "config.yaml"
     if not config_path.is_file():
         return {}
     config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-    return dict((config.get("data") or {}).get("init_args") or {})
+    return dict(config.get("data") or {})
+
+
+def run_data_module(task: Task, checkpoint: Path, data_dir: str | None) -> SplitDataModule:
+    """The data module of the run that wrote `checkpoint`, as its config.yaml built it (its class, else the task's
+    data class), with `data_dir` (where given) as its data folder."""
+    section = run_data_section(checkpoint)
+    if not section and data_dir is None:
+        raise DataError(f"{checkpoint}: no config.yaml beside its run folder to rebuild its data module; pass --data-dir")
+    settings = dict(section.get("init_args") or {})
+    if data_dir is not None:
+        settings["data_dir"] = data_dir
+    data_class: type[SplitDataModule] = task.data_class
+    if class_path := section.get("class_path"):
+        module_name, _, class_name = class_path.rpartition(".")
+        data_class = getattr(importlib.import_module(module_name), class_name)
+    return data_class(**settings)
 
 
 def split_name(data: SplitDataModule, split: str) -> str:
@@ -64,11 +82,7 @@ def load_split(task: Task, checkpoint: Path, split: str, data_dir: str | None) -
     """The split `split` (see `split_name`), read by the task's data module with the run's data settings
     (`data_dir` overrides the folder)."""
     if task.report is None:
-        raise DataError(f"{checkpoint}: the {task.name} task defines no report (its Task record has no report hooks)")
-    settings = run_data_config(checkpoint)
-    if data_dir is not None:
-        settings["data_dir"] = data_dir
-    if "data_dir" not in settings:
-        raise DataError(f"{checkpoint}: no config.yaml beside its run folder to find the data; pass --data-dir")
-    data = task.data_class(**settings)
+        raise DataError(f"{checkpoint}: the {task.name} task defines no report hooks (its split is scored by its "
+                        "module's evaluation)")
+    data = run_data_module(task, checkpoint, data_dir)
     return task.report.read_split(data, split_name(data, split))

@@ -5,10 +5,11 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any, Iterable, Literal, Sequence
 
-from captra.common.text.tokenizers import SentencePieceTokenizer, Tokenizer, WordTokenizer, tokenizer_from_state
+from captra.common.text.tokenizers import (CharTokenizer, SentencePieceTokenizer, Tokenizer, WordTokenizer,
+                                           tokenizer_from_state)
 from captra.common.text.vocab import Vocabulary
 
-TokenizerKind = Literal["word", "sentencepiece"]
+TokenizerKind = Literal["word", "sentencepiece", "char"]
 
 
 class TextPipeline:
@@ -31,13 +32,11 @@ class TextPipeline:
         if kind == "sentencepiece":
             tokenizer = SentencePieceTokenizer.train(sentences, vocab_size, lowercase=lowercase)
             return cls(tokenizer, Vocabulary(tokenizer.pieces()))
-        if kind == "word":
-            word_tokenizer = WordTokenizer(lowercase=lowercase)
-            vocab = Vocabulary.build(
-                (word_tokenizer.tokenize(s) for s in sentences), min_freq=min_freq, max_size=vocab_size
-            )
-            return cls(word_tokenizer, vocab)
-        raise ValueError(f"unknown tokenizer kind {kind!r}; expected 'word' or 'sentencepiece'")
+        if kind in ("word", "char"):
+            tokenizer = WordTokenizer(lowercase=lowercase) if kind == "word" else CharTokenizer(lowercase=lowercase)
+            vocab = Vocabulary.build((tokenizer.tokenize(s) for s in sentences), min_freq=min_freq, max_size=vocab_size)
+            return cls(tokenizer, vocab)
+        raise ValueError(f"unknown tokenizer kind {kind!r}; expected 'word', 'char' or 'sentencepiece'")
 
     def encode(self, text: str) -> list[int]:
         return self.vocab.encode(self.tokenizer.tokenize(text))

@@ -1,4 +1,4 @@
-"""Reversible tokenizers: word level (punctuation split off, joiner-marked) and SentencePiece subwords."""
+"""Reversible tokenizers: characters, words (punctuation split off, joiner-marked) and SentencePiece subwords."""
 
 from __future__ import annotations
 
@@ -57,6 +57,22 @@ class WordTokenizer:
 
     def to_state(self) -> dict[str, Any]:
         return {"kind": "word", "lowercase": self.lowercase}
+
+
+class CharTokenizer:
+    """Every character a token, spaces and newlines included: "To be" -> ["T", "o", " ", "b", "e"] -> "To be"."""
+
+    def __init__(self, lowercase: bool = False) -> None:
+        self.lowercase = lowercase
+
+    def tokenize(self, text: str) -> list[str]:
+        return list(text.lower() if self.lowercase else text)
+
+    def detokenize(self, tokens: list[str]) -> str:
+        return "".join(tokens)
+
+    def to_state(self) -> dict[str, Any]:
+        return {"kind": "char", "lowercase": self.lowercase}
 
 
 class SentencePieceTokenizer:
@@ -131,6 +147,8 @@ def tokenizer_from_state(state: dict[str, Any]) -> Tokenizer:
     """Rebuild a tokenizer from `to_state()` data."""
     if state["kind"] == "word":
         return WordTokenizer(lowercase=state["lowercase"])
+    if state["kind"] == "char":
+        return CharTokenizer(lowercase=state["lowercase"])
     if state["kind"] == "sentencepiece":
         return SentencePieceTokenizer(state["model"], state.get("lowercase", False))
     raise ValueError(f"unknown tokenizer kind {state['kind']!r}")

@@ -8,7 +8,7 @@ the token rules of the search, self-critical training and ensembles. A task subc
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import lightning as L
 import torch
@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 class Seq2SeqModule(TaskModule):
     """Encoder -> Memory -> AttentionDecoder -> search -> text, for any task that fills in `encode`."""
 
+    # Whether the task offers self-critical training (its `objective` and `self_critical` arguments, stored with
+    # the hyper-parameters); a task that cannot (no sentence score to reward) sets it False and has neither.
+    self_critical_training: ClassVar[bool] = True
+
     def __init__(
         self,
         decoder: DecoderConfig,
@@ -46,8 +50,11 @@ class Seq2SeqModule(TaskModule):
         init_from: str | None = None,
         monitor: str | None = None,
     ) -> None:
-        super().__init__(optimizer, text, {**hparams, "objective": objective, "self_critical": self_critical},
-                         init_from, monitor)
+        if self.self_critical_training:
+            hparams = {**hparams, "objective": objective, "self_critical": self_critical}
+        elif objective != "xe":
+            raise ValueError(f"objective {objective!r}: {type(self).__name__} trains with cross-entropy (xe) only")
+        super().__init__(optimizer, text, hparams, init_from, monitor)
         self.decoder_config = as_config(decoder, DecoderConfig)
         self.search_config = as_config(search, SearchConfig)
         self.label_smoothing = label_smoothing
@@ -132,7 +139,10 @@ class Seq2SeqModule(TaskModule):
         """(N,) reward of each output (token ids) against its input's references: the task's sentence score (0-100);
         a task overrides it where training needs another (captioning: CIDEr-D with training-split frequencies)."""
         hypotheses = [self.texts["tgt"].decode(tokens) for tokens in outputs]
-        return torch.tensor(get_task(self.task).sentence_score(hypotheses, references), dtype=torch.float32)
+        scorer = get_task(self.task).sentence_score
+        if scorer is None:
+            raise ValueError(f"the {self.task} task has no sentence score to reward self-critical training with")
+        return torch.tensor(scorer(hypotheses, references), dtype=torch.float32)
 
     def prepare_rewards(self, datamodule: L.LightningDataModule) -> None:
         """Build what `rewards` needs from the training data (e.g. document frequencies); nothing by default."""
