@@ -22,7 +22,8 @@ from pathlib import Path
 from captra.common.checkpoints.loading import load_module
 from captra.common.provenance import git_commit, machine
 from captra.language_model.formal import LANGUAGES
-from captra.language_model.formal_data import FormalLanguageDataModule
+from captra.common.report.split import run_data_module
+from captra.common.task import get_task
 from captra.language_model.report import correct_by_string, largest_solved
 
 import torch
@@ -43,12 +44,15 @@ def train(language: str, cell: str, seed: int, epochs: int, work: Path, settings
     if completed.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{completed.stderr[-3000:]}")
     versions = sorted(root.glob("version_*/checkpoints/best-*.ckpt"), key=lambda path: path.stat().st_mtime)
+    if not versions:
+        raise SystemExit(f"{' '.join(command)} wrote no best checkpoint under {root}")
     return versions[-1], seconds
 
 
-def evaluate(checkpoint: Path, language: str) -> dict:
+def evaluate(checkpoint: Path) -> dict:
+    """The test split of the run's own data settings (its config.yaml), scored as the report scores it."""
     module = load_module(checkpoint, task="language_model")
-    data = FormalLanguageDataModule(language=language)
+    data = run_data_module(get_task("language_model"), checkpoint, None)
     results = correct_by_string(module, data, "test", torch.device("cpu"))
     return {"test_predicted_percent": 100.0 * sum(correct for _, correct in results) / len(results),
             "test_strings": len(results), "largest_size_solved": largest_solved(results)}
@@ -71,7 +75,7 @@ def main() -> None:
             for seed in args.seeds:
                 checkpoint, seconds = train(language, cell, seed, args.epochs, args.work, args.set)
                 runs.append({"language": language, "cell": cell, "seed": seed, "train_seconds": round(seconds, 1),
-                             "checkpoint": checkpoint.name, **evaluate(checkpoint, language)})
+                             "checkpoint": checkpoint.name, **evaluate(checkpoint)})
                 print(json.dumps(runs[-1]), file=sys.stderr)
     print(json.dumps({"config": CONFIG, "epochs": args.epochs, "settings": args.set, "commit": git_commit(),
                       "machine": machine(), "runs": runs}, indent=1))

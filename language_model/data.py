@@ -36,7 +36,8 @@ class TextStreamDataModule(SplitDataModule):
         file: the UTF-8 text file (.gz read as gzip).
         tokenizer: char (every character, newlines included), word or sentencepiece (fitted on the training
             part; these two read the text line by line and drop the line breaks).
-        vocab_size: word / sentencepiece vocabulary size (char: the training part's characters, whatever this is).
+        vocab_size: the vocabulary's size at most, specials included (char: the training part's most frequent
+            characters; the default keeps them all).
         lowercase: lowercase the text first.
         val_fraction: share of the characters, at the end of the file (before the test share), for validation.
         test_fraction: share at the very end for the test split; 0: test on the validation split.
@@ -133,10 +134,10 @@ class TextStreamDataModule(SplitDataModule):
         for split in self.stage_splits(stage):
             if split not in self.datasets:
                 stream, chars = self.stream(split)
-                rows = self.training_rows() if split == "train" else min(self.eval_batch_size, len(stream))
+                rows = self.training_rows() if split == "train" else max(1, min(self.eval_batch_size, len(stream) // 2))
                 if len(stream) < rows * 2:
                     raise DataError(f"{self.path}: split {split} holds {len(stream)} tokens, too few for {rows} rows "
-                                    "(data.batch_size per process) of two tokens or more")
+                                    "of two tokens or more (data.batch_size per process)")
                 carried = self.carry_state or split != "train"  # evaluation always reads rows in order
                 self.datasets[split] = StreamWindows(stream, rows, self.window, chars, carried)
 
@@ -162,8 +163,8 @@ class TextStreamDataModule(SplitDataModule):
         for split in dict.fromkeys(["train", self.val_split, self.test_split]):
             stream, chars = self.stream(split)
             lines.append(f"{split}: {len(self.split_text(split)):,} characters, {len(stream):,} tokens "
-                         f"({chars:.2f} characters per token), {math.ceil(len(stream) / self.window):,} windows of "
-                         f"{self.window}")
+                         f"({chars:.2f} characters per token), about {math.ceil(len(stream) / self.window):,} "
+                         f"windows of {self.window}")
         return "\n".join(lines)
 
     # --- the report ---------------------------------------------------------------------------

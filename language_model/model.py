@@ -35,8 +35,8 @@ class LanguageModelModule(Seq2SeqModule):
         legal_threshold: formal languages: a symbol is among the model's predicted next symbols when its
             probability is at least this (a string counts as predicted when those are exactly the legal ones).
         init_from: a checkpoint whose weights a new run starts from (same vocabulary).
-        monitor: the validation metric that selects checkpoints (default val/loss, lower is better; the formal
-            languages' configs choose val/accuracy).
+        monitor: the validation metric that selects checkpoints (default val/loss, lower is better; for a formal
+            language also val/accuracy, the strings predicted).
         text: the vocabulary ("tgt"); linked from the data module by `captra fit`.
     """
 
@@ -137,4 +137,7 @@ class LanguageModelModule(Seq2SeqModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
         carried = checkpoint.get("captra", {}).get("carried_state")
+        trainer = self.attached_trainer()
+        if trainer is not None and trainer.world_size > 1:
+            carried = None  # the saved rows are one process's; the processes' rows start from the start state
         self._carried[True] = None if carried is None else DecoderState(carried["hidden"], carried["cell"])

@@ -14,7 +14,7 @@ import torch
 from captra.common.report.render import Block
 from captra.common.text.vocab import BOS_ID, PAD_ID
 from captra.language_model.model import LanguageModelModule
-from captra.language_model.sampling import continue_prompt
+from captra.language_model.sampling import continue_prompt, prompt_ids
 from captra.language_model.scoring import predicted_correctly
 
 if TYPE_CHECKING:
@@ -26,16 +26,21 @@ SAMPLE_LENGTH = 300
 SIZE_BIN = 10
 
 
-def report_prompt(text: str, longest: int = 60) -> str:
-    """The split's first whole line (at most `longest` characters): the prompt of the report's samples."""
-    lines = text.split("\n")
-    line = next((candidate for candidate in lines[1:] if candidate.strip()), lines[0])
-    return line[:longest] + "\n"
+def report_prompt(module: LanguageModelModule, text: str, longest: int = 60) -> str:
+    """The split's first whole line (at most `longest` characters) whose tokens the model knows, with its line
+    break: the prompt of the report's samples; a line break alone where there is none."""
+    for line in text.split("\n")[1:]:
+        try:
+            if line.strip() and prompt_ids(module, line[:longest]):
+                return line[:longest] + "\n"
+        except ValueError:  # a token outside the vocabulary: the next line
+            continue
+    return "\n"
 
 
 def sample_sections(module: LanguageModelModule, data: TextStreamDataModule, split: str, device: torch.device) -> list[Block]:
     """Continuations of the split's first line: greedy, and sampled (seed 0) at each of TEMPERATURES."""
-    prompt = report_prompt(data.split_text(split))
+    prompt = report_prompt(module, data.split_text(split))
     blocks = [Block("h2", "Samples"),
               Block("p", f"Each continues the first whole line of split {split} ({prompt.strip()!r}) by "
                          f"{SAMPLE_LENGTH} tokens; sampled with seed 0 (`captra sample --seed 0`).")]
@@ -90,11 +95,11 @@ def formal_sections(module: LanguageModelModule, data: FormalLanguageDataModule,
                          f"{100.0 * sum(chosen) / len(chosen):.1f}"])
     rule = ("every prediction after the first b (and the first a) is the one legal symbol" if counting else
             "at every position the symbols of probability ≥ the threshold are exactly the legal ones")
+    trained = f"trained on n ≤ {data.train_max_n}" if counting else "trained on random walks of any length"
     blocks = [Block("h2", "Strings predicted by size"),
               Block("p", f"{data.language}, split {split}: a string counts as predicted when {rule} (threshold "
                          f"{module.legal_threshold}). Largest {what} with every string up to it predicted: "
-                         f"{largest_solved(results)} (trained on {what} ≤ {data.train_max_n}" +
-                         (")." if counting else "; the Reber grammars train on random walks of any length).")),
+                         f"{largest_solved(results)} ({trained})."),
               Block("table", rows=rows)]
     if counting:
         sizes = sorted({max(1, data.train_max_n // 2), data.train_max_n, 2 * data.train_max_n})

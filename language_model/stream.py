@@ -67,7 +67,7 @@ class StreamWindows(Dataset):
             if len(piece) > 1:  # a row shorter than the longest has no last window: all padding, nothing predicted
                 tgt[position, : len(piece)] = torch.from_numpy(piece)
             windows.append(window)
-        predicted = (tgt[:, 1:] != PAD_ID).sum(1).double()
+        predicted = (tgt[:, 1:] != PAD_ID).sum(1).float()
         batch = {"ids": torch.tensor([int(i) for i in indices], dtype=torch.long), "tgt": tgt,
                  "chars": predicted * self.chars_per_token}
         return {**batch, "window": torch.tensor(windows, dtype=torch.long)} if self.carried else batch

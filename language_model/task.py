@@ -11,7 +11,8 @@ PROTOCOL = (
     "character of the split's text (bpc = summed nats / characters / ln 2; for characters, loss / ln 2). Formal "
     "languages: the percentage of strings predicted, a string counting when at every scored position the symbols "
     "the model gives probability at least model.legal_threshold are exactly the legal ones (the Reber grammars: "
-    "every position; a^n b^n and a^n b^n c^n: every position after the first b, where the rest is determined)."
+    "every position; a^n b^n and a^n b^n c^n: the first a and every position after the first b, where the rest is "
+    "determined)."
 )
 
 TASK = Task(

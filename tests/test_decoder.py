@@ -82,6 +82,8 @@ def test_unrolling_in_two_halves_from_the_carried_state_equals_one_unroll(attent
 
 def test_a_zero_start_state_is_zero_and_a_learned_one_is_not():
     memory = random_memory(LENGTHS, seed=1)
-    zero = tiny_decoder("none", "lstm", start_state="zero").init_state(memory)
+    decoder = tiny_decoder("none", "lstm", start_state="zero")
+    assert decoder.init_hidden is None and decoder.init_cell is None  # no layers DDP would find unused
+    zero = decoder.init_state(memory)
     assert not zero.hidden.any() and not zero.cell.any() and zero.hidden.shape == (3, 1, 16)
     assert tiny_decoder("none", "lstm").init_state(memory).hidden.abs().sum() > 0

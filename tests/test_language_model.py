@@ -237,3 +237,66 @@ def test_ddp_training_and_validation_match_one_process(tmp_path):
     assert [row[0] for row in ddp_rows] == [row[0] for row in single_rows]  # the same steps
     for (_, ddp_loss, _), (_, loss, _) in zip(ddp_rows, single_rows):
         assert math.isclose(float(ddp_loss), float(loss), rel_tol=1e-4)
+
+
+def report_exit(capsys, *args: str) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", *args])
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def test_the_report_scores_int8_weights_and_refuses_data_of_another_vocabulary_or_torchrun(trained, tmp_path, capsys,
+                                                                                          monkeypatch):
+    folder, cli = trained
+    ckpt = cli.trainer.checkpoint_callback.best_model_path
+    code, err = report_exit(capsys, "--ckpt", ckpt, "--int8", "--device", "cpu", "--out", str(tmp_path / "int8"))
+    assert code == 0, err  # int8 cells cannot take the fused kernel: teacher forcing runs them step by step
+    scores = json.loads((tmp_path / "int8" / "metrics.json").read_text())["checkpoints"][0]["scores"]
+    assert 0 < abs(scores["loss"] - float(cli.trainer.checkpoint_callback.best_model_score)) < 0.05
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "text.txt").write_text("xyz\n" * 500, encoding="utf-8")
+    code, err = report_exit(capsys, "--ckpt", ckpt, "--data-dir", str(tmp_path / "other"), "--out", str(tmp_path / "x"))
+    assert code == 2 and "its vocabularies differ from the data module rebuilt from its run's config.yaml's" in err
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    code, err = report_exit(capsys, "--ckpt", ckpt, "--out", str(tmp_path / "y"))
+    assert code == 2 and "scores the split in one process: run captra report without torchrun" in err
+
+
+def test_the_report_prompt_is_a_line_of_known_tokens(trained):
+    from captra.language_model.report import report_prompt
+
+    _, cli = trained
+    module = load_module(cli.trainer.checkpoint_callback.best_model_path)
+    assert report_prompt(module, "cut line\nΩ unknown\nROMEO:\nmore") == "ROMEO:\n"
+    assert report_prompt(module, "only\nΩ\n") == "\n"
+
+
+def test_small_evaluation_splits_are_cut_into_fewer_rows(tmp_path):
+    (tmp_path / "text.txt").write_text("abcdefghij" * 60, encoding="utf-8")  # 600 characters: validation holds 60
+    data = TextStreamDataModule(data_dir=str(tmp_path), file="text.txt", eval_batch_size=50, batch_size=4, window=8)
+    data.setup("validate")
+    assert data.datasets["val"].rows == 30  # two tokens a row at least
+
+
+def test_a_run_config_naming_an_old_or_unknown_class_is_read_or_falls_back_and_a_data_dir_it_cannot_read_is_refused(
+        tmp_path):
+    from captra.common.report.split import recorded_class, run_data_module
+    from captra.common.text.files import DataError
+    from captra.language_model.formal_data import FormalLanguageDataModule
+
+    assert recorded_class("language_model.data.TextStreamDataModule", FormalLanguageDataModule) is TextStreamDataModule
+    assert recorded_class("builtins.dict", FormalLanguageDataModule) is FormalLanguageDataModule
+    assert recorded_class("nowhere.Data", FormalLanguageDataModule) is FormalLanguageDataModule
+    assert recorded_class("captra.language_model.data.TextStreamDataModule", FormalLanguageDataModule) is TextStreamDataModule
+    run = tmp_path / "version_0"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("data:\n  class_path: captra.language_model.formal_data.FormalLanguageDataModule\n"
+                                     "  init_args:\n    language: anbncn\n", encoding="utf-8")
+    checkpoint = run / "checkpoints" / "best.ckpt"
+    assert run_data_module(get_task("language_model"), checkpoint, None).language == "anbncn"
+    with pytest.raises(DataError, match=r"--data-dir: the data module of .*best.ckpt \(FormalLanguageDataModule\) reads "
+                                        r"no data folder"):
+        run_data_module(get_task("language_model"), checkpoint, str(tmp_path))
+    (run / "config.yaml").write_text("data:\n  init_args:\n    langauge: anbn\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"best.ckpt: its run's data settings do not fit TextStreamDataModule"):
+        run_data_module(get_task("language_model"), checkpoint, None)

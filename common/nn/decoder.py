@@ -95,8 +95,9 @@ class AttentionDecoder(nn.Module):
             for layer in range(config.num_layers)
         )
         self.dropout = nn.Dropout(config.dropout)
-        self.init_hidden = nn.Linear(summary_size, config.num_layers * hidden)
-        self.init_cell = nn.Linear(summary_size, config.num_layers * hidden) if config.cell == "lstm" else None
+        learned = config.start_state == "learned"  # a zero start state has no layers (DDP would find them unused)
+        self.init_hidden = nn.Linear(summary_size, config.num_layers * hidden) if learned else None
+        self.init_cell = nn.Linear(summary_size, config.num_layers * hidden) if learned and config.cell == "lstm" else None
         feature_size = hidden + self.context_size + config.embedding_size
         self.deep_output = nn.Linear(feature_size, config.output_size)
         self.output = nn.Linear(config.output_size, vocab_size)
@@ -120,9 +121,9 @@ class AttentionDecoder(nn.Module):
     def init_state(self, memory: Memory) -> DecoderState:
         """h_0 (and c_0) = tanh(W summary), one vector per layer; zeros with start_state `zero`."""
         batch, layers, hidden = memory.summary.size(0), self.config.num_layers, self.config.hidden_size
-        if self.config.start_state == "zero":
+        if self.init_hidden is None:  # start_state zero
             zeros = memory.summary.new_zeros(batch, layers, hidden)
-            return DecoderState(zeros, zeros.clone() if self.init_cell is not None else None)
+            return DecoderState(zeros, zeros.clone() if self.config.cell == "lstm" else None)
         h0 = torch.tanh(self.init_hidden(memory.summary)).view(batch, layers, hidden)
         c0 = None if self.init_cell is None else torch.tanh(self.init_cell(memory.summary)).view(batch, layers, hidden)
         return DecoderState(h0, c0)
@@ -175,7 +176,7 @@ class AttentionDecoder(nn.Module):
         memory = self.prepare(memory)
         state = self.init_state(memory) if state is None else state
         embedded = self.embedding(inputs)  # (B, T, E)
-        if self.attention is None:
+        if self.attention is None and self._cells_expose_weights:
             hidden, state = self._fused_recurrence(embedded, state)
             return self.readout(torch.cat([hidden, embedded], dim=2)), None, state
         features, weights = [], []
@@ -184,7 +185,15 @@ class AttentionDecoder(nn.Module):
             features.append(step_features)
             weights.append(step_weights)
         logits = self.readout(torch.stack(features, dim=1))  # (B, T, V)
+        if self.attention is None:  # int8 cells, run step by step
+            return logits, None, state
         return logits, torch.stack(weights, dim=1), state  # (B, T, V), (B, T, S)
+
+    @property
+    def _cells_expose_weights(self) -> bool:
+        """Whether the cells hold float weights the fused kernel can take (int8-quantised cells do not: they run
+        step by step)."""
+        return all(hasattr(cell, "weight_ih") for cell in self.cells)
 
     def _fused_recurrence(self, embedded: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
         """embedded (B, T, E) -> top-layer hidden states (B, T, H) and the final state, in one call of torch's RNN

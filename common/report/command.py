@@ -86,8 +86,6 @@ def score(system: dict[str, Any]) -> None:
     """Adds the system's metrics, sentence scores and main metric per length bucket (the writing process only)."""
     hypotheses, data, task = system["hypotheses"], system["data"], system["task"]
     system["metrics"] = system["module"].score(hypotheses, data.references)
-    if task.sentence_score is None:
-        raise CheckpointError(f"the {task.name} task has report hooks but no sentence score to pick examples by")
     system["sentence_scores"] = task.sentence_score(hypotheses, data.references)
     buckets = analysis.length_buckets(data.lengths)
     system["buckets"] = analysis.bucket_scores(main_score(system), hypotheses, data.references, buckets)
@@ -195,8 +193,11 @@ def write_outputs(systems: list[dict[str, Any]], significance: dict[str, dict], 
 
 def run(args: argparse.Namespace) -> int:
     first = Path(args.ckpt[0].split("+")[0])
-    if checkpoint_task(first, read_checkpoint(first)).report is None:
+    task = checkpoint_task(first, read_checkpoint(first))
+    if task.report is None:
         return measured.run(args)  # scored by the module's own evaluation
+    if task.sentence_score is None:
+        raise CheckpointError(f"the {task.name} task has report hooks but no sentence score to pick examples by")
     rank, world = join_process_group()
     device = resolve_device(args.device)
     if world > 1 and device.type == "cuda":

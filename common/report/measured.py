@@ -3,8 +3,8 @@ by its own module's evaluation (`evaluation_step` / `evaluation_scores`, as `cap
 the perplexity and the task's scores), through the data module of the run that wrote it; then the task's own
 sections (`Task.report_sections`: samples, figures), the protocol and the run metadata.
 
-A language model is reported this way: its scores are measured on the split (nats per token, bits per
-character), not computed from decoded text against references.
+For tasks whose scores are measured on the split itself (a loss per token, say) rather than computed from decoded
+text against references. One process: under torchrun it is refused.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import lightning as L
 import torch
 import yaml
 
-from captra.common.checkpoints.file import module_hparams
+from captra.common.checkpoints.file import module_hparams, require_same_task_and_vocabularies
 from captra.common.checkpoints.loading import CheckpointError, checkpoint_task, load_module, read_checkpoint
 from captra.common.cli.inference import place, resolve_device
 from captra.common.data.datamodule import SplitDataModule
@@ -33,7 +34,8 @@ from captra.common.training.module import TaskModule
 
 def evaluate_split(module: TaskModule, data: SplitDataModule, split: str, device: torch.device) -> dict[str, float]:
     """The module's evaluation of one split of `data` on `device` (one process): {"loss": ..., "ppl": ..., ...}."""
-    trainer = L.Trainer(accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, logger=False,
+    trainer = L.Trainer(accelerator="gpu" if device.type == "cuda" else "cpu",
+                        devices=[device.index or 0] if device.type == "cuda" else 1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
     if split == data.val_split:
         results = trainer.validate(module, datamodule=data, verbose=False)
@@ -53,11 +55,16 @@ def measure(path: Path, args: argparse.Namespace, device: torch.device, task_nam
         raise CheckpointError(f"{path}: a {task.name} checkpoint; the first one is {task_name}")
     module = place(load_module(path), device, args.int8).eval()
     data = run_data_module(task, path, args.data_dir)
+    require_same_task_and_vocabularies(path, module.task, module.text_states, "the data module rebuilt from its run's "
+                                       "config.yaml", module.task, getattr(data, "text", module.text_states),
+                                       "the report scores the split with the checkpoint's vocabulary")
     split = split_name(data, args.split)
     print(f"captra report: scoring split {split} with {path}", file=sys.stderr)
+    scores = evaluate_split(module, data, split, device)
+    module.to(device)  # Lightning's teardown moved it back to the CPU; the report's own sections run on the device
     return {"name": path.stem, "path": str(path), "task": task, "module": module, "data": data, "split": split,
-            "scores": evaluate_split(module, data, split, device), "steps": int(raw.get("global_step", 0)),
-            "epoch": int(raw.get("epoch", 0)), "hparams": module_hparams(raw)}
+            "scores": scores, "steps": int(raw.get("global_step", 0)), "epoch": int(raw.get("epoch", 0)),
+            "hparams": module_hparams(raw)}
 
 
 def score_rows(task: Task, systems: list[dict[str, Any]]) -> list[list[str]]:
@@ -88,9 +95,14 @@ def build_blocks(systems: list[dict[str, Any]], device: torch.device) -> list[Bl
 
 def run(args: argparse.Namespace) -> int:
     """`captra report` for a task without report hooks: one process."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise CheckpointError("this task's report scores the split in one process: run captra report without torchrun")
     device = resolve_device(args.device)
     systems = [measure(Path(args.ckpt[0]), args, device, None)]
     systems += [measure(Path(path), args, device, systems[0]["task"].name) for path in args.ckpt[1:]]
+    if len({s["name"] for s in systems}) < len(systems):
+        for index, system in enumerate(systems):
+            system["name"] = f"{index + 1}:{system['name']}"
     blocks = build_blocks(systems, device)
     args.out.mkdir(parents=True, exist_ok=True)
     metrics = {"task": systems[0]["task"].name, "split": systems[0]["split"],

@@ -4,6 +4,7 @@ settings of the run that wrote the checkpoint."""
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -11,11 +12,11 @@ from typing import TYPE_CHECKING, Any, Callable
 import torch
 import yaml
 
+from captra.common.data.datamodule import SplitDataModule
 from captra.common.decoding.settings import SearchConfig
 from captra.common.text.files import DataError
 
 if TYPE_CHECKING:
-    from captra.common.data.datamodule import SplitDataModule
     from captra.common.training.seq2seq import Seq2SeqModule
     from captra.common.task import Task
 
@@ -64,13 +65,33 @@ def run_data_module(task: Task, checkpoint: Path, data_dir: str | None) -> Split
     if not section and data_dir is None:
         raise DataError(f"{checkpoint}: no config.yaml beside its run folder to rebuild its data module; pass --data-dir")
     settings = dict(section.get("init_args") or {})
+    data_class = recorded_class(section.get("class_path"), task.data_class)
     if data_dir is not None:
+        if "data_dir" not in inspect.signature(data_class).parameters:
+            raise DataError(f"--data-dir: the data module of {checkpoint} ({data_class.__name__}) reads no data folder")
         settings["data_dir"] = data_dir
-    data_class: type[SplitDataModule] = task.data_class
-    if class_path := section.get("class_path"):
-        module_name, _, class_name = class_path.rpartition(".")
-        data_class = getattr(importlib.import_module(module_name), class_name)
-    return data_class(**settings)
+    try:
+        return data_class(**settings)
+    except TypeError as error:
+        raise DataError(f"{checkpoint}: its run's data settings do not fit {data_class.__name__} ({error})") from error
+
+
+def recorded_class(class_path: str | None, default: type[SplitDataModule]) -> type[SplitDataModule]:
+    """The data module class a run's config.yaml names, or `default` (the task's) where it names none or none that
+    can be imported here as a SplitDataModule. A path written before captra had one namespace
+    (`language_model.data.X`) is read as its captra one (`captra.language_model.data.X`)."""
+    if not class_path:
+        return default
+    candidates = [class_path] if class_path.startswith("captra.") else [f"captra.{class_path}", class_path]
+    for candidate in candidates:
+        module_name, _, class_name = candidate.rpartition(".")
+        try:
+            found = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError, ValueError):
+            continue
+        if isinstance(found, type) and issubclass(found, SplitDataModule):
+            return found
+    return default
 
 
 def split_name(data: SplitDataModule, split: str) -> str:
