@@ -103,3 +103,18 @@ def test_a_monitored_score_the_validation_does_not_log_is_named(first_token_task
     with pytest.raises(SelectionError, match=r"model.monitor 'val/f1': this validation did not log it \(it logged "
                                              r"val/loss, val/ppl, val/accuracy, val/error\)"):
         trainer.fit(module, loader(pipeline, shuffle=True), loader(pipeline, shuffle=False))
+
+
+def test_a_run_stopped_by_an_unlogged_monitor_keeps_its_weights(first_token_task, tmp_path):
+    from captra.common.training.selection import SelectionError
+
+    pipeline = TextPipeline.build(SEQUENCES, kind="word")
+    register(replace(first_token_task, score_names=("accuracy", "error", "f1")))
+    module = FirstTokenModule(text={"src": pipeline.to_state()}, monitor="val/f1")
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        callbacks=[ModelCheckpoint(dirpath=tmp_path, monitor="val/f1")], num_sanity_val_steps=0)
+    with pytest.raises(SelectionError, match=r"the weights trained so far are in .*last.ckpt"):
+        trainer.fit(module, loader(pipeline, shuffle=True), loader(pipeline, shuffle=False))
+    saved = torch.load(tmp_path / "last.ckpt", map_location="cpu", weights_only=True)
+    assert all(saved["state_dict"][name].equal(value) for name, value in module.state_dict().items())
+    assert saved["global_step"] == 4  # one epoch of 32 sequences in batches of 8

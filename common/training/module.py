@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any, ClassVar, Literal
 
@@ -185,13 +186,26 @@ class TaskModule(L.LightningModule):
         values = {"loss": nll, "ppl": math.exp(min(nll, 50.0)),
                   **{name: value for name, value in metrics.items() if isinstance(value, float)}}
         if self.selection.name not in values:
+            kept = self._save_before_stopping()
             raise SelectionError(f"model.monitor {self.selection.metric!r}: this validation did not log it (it logged "
-                                 f"{', '.join(f'{prefix}/{name}' for name in values)}); choose one of those")
+                                 f"{', '.join(f'{prefix}/{name}' for name in values)}); choose one of those"
+                                 + (f"; the weights trained so far are in {kept}" if kept else ""))
         if prefix == "val" and not self.trainer.sanity_checking:
             self._step_plateau_schedule(values[self.selection.name])
         # Every rank scored the same gathered outputs: the values agree, and the (trivial) sync keeps Lightning quiet.
         for name, value in values.items():
             self.log(f"{prefix}/{name}", value, prog_bar=name == self.selection.name, sync_dist=True)
+
+    def _save_before_stopping(self) -> Path | None:
+        """While training, the run's state as last.ckpt in its checkpoint folder (a run stopped by an error keeps
+        its weights); the path, or None where there is no such folder."""
+        trainer = self.trainer
+        callback = trainer.checkpoint_callback
+        if trainer.state.fn != "fit" or callback is None or not getattr(callback, "dirpath", None):
+            return None
+        path = Path(callback.dirpath) / "last.ckpt"
+        trainer.save_checkpoint(path)
+        return path
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self.evaluation_step(batch)
