@@ -27,7 +27,8 @@ The batch a task's data module yields is a dict; the keys the core reads are:
 Everything else in a batch (source ids, image features, lengths) is read only by the task's own `encode`.
 """
 
-from captra.common.data.batching import BucketBatchSampler, already_collated, bucketed_train_loader, pad
+from captra.common.data.batching import (BucketBatchSampler, already_collated, bucketed_train_loader, pad,
+                                         resumable_train_loader)
 from captra.common.data.datamodule import SplitDataModule
 from captra.common.decoding.settings import Hypothesis, SearchConfig
 from captra.common.nn.decoder import AttentionDecoder, DecoderConfig
@@ -44,5 +45,6 @@ __all__ = [
     "AttentionDecoder", "BOS_ID", "BucketBatchSampler", "DataError", "DecoderConfig", "EOS_ID", "Hypothesis",
     "InferenceCommand", "Memory", "OptimizerConfig", "PAD_ID", "ReportHooks", "SearchConfig", "Seq2SeqModule",
     "SplitData", "SplitDataModule", "Task", "TaskModule", "TextPipeline", "UNK_ID", "Vocabulary", "already_collated", "bucketed_train_loader", "pad",
+    "resumable_train_loader",
     "padding_mask", "read_lines", "register",
 ]

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from captra.common.data.batching import ResumableDataLoader, already_collated
+from captra.common.data.batching import already_collated, resumable_train_loader
 from captra.common.data.datamodule import SplitDataModule
 from captra.common.text.files import DataError, LineReader
 from captra.common.text.pipeline import TextPipeline, TokenizerKind
@@ -145,12 +145,8 @@ class TextStreamDataModule(SplitDataModule):
         if not self.carry_state:
             return super().train_dataloader()  # windows in a random order, each from the start state
         dataset = self.datasets["train"]
-        return ResumableDataLoader(dataset, batch_sampler=StreamBatchSampler(dataset), collate_fn=self.collate_fn,
-                                   num_workers=self.loader_workers, persistent_workers=self.loader_workers > 0,
-                                   pin_memory=self.pin_memory, trained_batches=self._trained_batches)
-
-    def _trained_batches(self) -> int:
-        return self.trainer.fit_loop.epoch_loop.batch_progress.current.processed if self.trainer is not None else 0
+        return resumable_train_loader(dataset, StreamBatchSampler(dataset), self.collate_fn, self.loader_workers,
+                                      self.trainer, self.pin_memory)
 
     def _eval_loader(self, split: str) -> DataLoader:
         dataset = self.datasets[split]

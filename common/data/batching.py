@@ -159,16 +159,25 @@ class ResumableDataLoader(DataLoader):
         self.resume_at = int(state.get("batches_trained", 0))
 
 
+def resumable_train_loader(
+    dataset: Sized, batch_sampler: Any, collate_fn: Callable, num_workers: int, trainer: Any = None,
+    pin_memory: bool = False,
+) -> ResumableDataLoader:
+    """Training batches of `batch_sampler` (one with a `skip` count, e.g. BucketBatchSampler), resumable mid-epoch
+    at the batch `trainer`'s fit loop had reached."""
+
+    def trained_batches() -> int:  # batches of this epoch the fit loop has trained on (restored on resume)
+        return trainer.fit_loop.epoch_loop.batch_progress.current.processed if trainer is not None else 0
+
+    return ResumableDataLoader(dataset, batch_sampler=batch_sampler, collate_fn=collate_fn, num_workers=num_workers,
+                               persistent_workers=num_workers > 0, pin_memory=pin_memory,
+                               trained_batches=trained_batches)
+
+
 def bucketed_train_loader(
     dataset: Sized, lengths: Sequence[int], batch_size: int, seed: int, collate_fn: Callable, num_workers: int,
     trainer: Any = None, pin_memory: bool = False,
 ) -> ResumableDataLoader:
     """Training batches of similar lengths, in an order fixed by (seed, epoch), resumable mid-epoch."""
-
-    def trained_batches() -> int:  # batches of this epoch the fit loop has trained on (restored on resume)
-        return trainer.fit_loop.epoch_loop.batch_progress.current.processed if trainer is not None else 0
-
     sampler = BucketBatchSampler(EpochRandomSampler(dataset, seed), batch_size, False, lengths, seed=seed)
-    return ResumableDataLoader(dataset, batch_sampler=sampler, collate_fn=collate_fn, num_workers=num_workers,
-                               persistent_workers=num_workers > 0, pin_memory=pin_memory,
-                               trained_batches=trained_batches)
+    return resumable_train_loader(dataset, sampler, collate_fn, num_workers, trainer, pin_memory)

@@ -10,7 +10,6 @@ of the split, the outputs are gathered by example, and the first process writes 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import sys
@@ -19,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from captra.common.checkpoints.loading import CheckpointError, checkpoint_task, load_ensemble, read_checkpoint
 from captra.common.checkpoints.file import module_hparams
 from captra.common.training.distributed import gather_by_id, join_process_group
 from captra.common.cli.inference import add_device_arguments, decoding_config, place, resolve_device
-from captra.common.provenance import describe_machine, git_commit
 from captra.common.report import analysis, measured, plots
+from captra.common.report.metadata import configuration_block, distinct_names, provenance_block
 from captra.common.report.render import Block, write_report
 from captra.common.report.split import SplitData, load_split
 from captra.common.task import Task
@@ -56,12 +54,14 @@ def decode_shared(task: Task, module, data: SplitData, config, batch_size: int, 
     return gather_by_id(list(zip(rows, task.report.decode(module, shard, config, batch_size, device))))
 
 
-def decode(system: str, args: argparse.Namespace, device: torch.device, task_name: str | None) -> dict[str, Any]:
+def decode(system: str, args: argparse.Namespace, device: torch.device, task_name: str | None,
+           raw: dict[str, Any] | None = None) -> dict[str, Any]:
     """Decode the split with one system (every process its share): its hypotheses and metadata. A system is a
-    checkpoint, or an ensemble of checkpoints joined by '+' (metadata and data settings from the first)."""
+    checkpoint, or an ensemble of checkpoints joined by '+' (metadata and data settings from the first, whose
+    contents `raw` holds where they were read already)."""
     paths = [Path(part) for part in system.split("+")]
     path = paths[0]
-    raw = read_checkpoint(path)
+    raw = read_checkpoint(path) if raw is None else raw
     task = checkpoint_task(path, raw)
     module = place(load_ensemble(paths, task_name or task.name, first=raw), device, args.int8)
     data = load_split(task, path, args.split, args.data_dir)
@@ -145,9 +145,7 @@ def build_blocks(systems: list[dict[str, Any]], significance: dict[str, dict], a
                   ["training steps / epoch", *[f"{s['steps']} / {s['epoch']}" for s in systems]],
                   ["decoding", *[f"{s['config'].strategy}, beam {s['config'].beam_size}, length penalty "
                                  f"{s['config'].length_penalty}" for s in systems]]]
-    blocks += [Block("table", rows=meta_rows),
-               Block("p", f"captra commit {git_commit()}; {datetime.datetime.now().isoformat(timespec='seconds')}; "
-                          f"machine {describe_machine()}; device {device}{', int8 weights (--int8)' if args.int8 else ''}.")]
+    blocks += [Block("table", rows=meta_rows), provenance_block(device, args.int8)]
 
     blocks.append(Block("h2", "Plots"))
     blocks.append(Block("img", "score_by_length.png",
@@ -156,8 +154,7 @@ def build_blocks(systems: list[dict[str, Any]], significance: dict[str, dict], a
     for index, system in enumerate(systems):
         blocks.append(Block("img", f"lengths_{index + 1}.png", image=plots.length_scatter(
             [len(h.split()) for h in system["hypotheses"]], reference_lengths, system["name"])))
-    blocks.append(Block("details", f"Configuration of {first['name']} (its hyper-parameters)",
-                        folded=yaml.safe_dump(first["hparams"], sort_keys=False)))
+    blocks.append(configuration_block(first))
 
     blocks.append(Block("h2", f"Examples (by sentence score of {first['name']})"))
     picks = analysis.pick_examples(first["sentence_scores"])
@@ -193,20 +190,19 @@ def write_outputs(systems: list[dict[str, Any]], significance: dict[str, dict], 
 
 def run(args: argparse.Namespace) -> int:
     first = Path(args.ckpt[0].split("+")[0])
-    task = checkpoint_task(first, read_checkpoint(first))
+    first_raw = read_checkpoint(first)  # read once: it says which report the task has, and is its first system
+    task = checkpoint_task(first, first_raw)
     if task.report is None:
-        return measured.run(args)  # scored by the module's own evaluation
+        return measured.run(args, first_raw)  # scored by the module's own evaluation
     if task.sentence_score is None:
         raise CheckpointError(f"the {task.name} task has report hooks but no sentence score to pick examples by")
     rank, world = join_process_group()
     device = resolve_device(args.device)
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    systems = [decode(args.ckpt[0], args, device, None)]
+    systems = [decode(args.ckpt[0], args, device, None, first_raw)]
     systems += [decode(system, args, device, systems[0]["task"].name) for system in args.ckpt[1:]]
-    if len({s["name"] for s in systems}) < len(systems):
-        for index, system in enumerate(systems):
-            system["name"] = f"{index + 1}:{system['name']}"
+    distinct_names(systems)
     if any(s["data"].inputs != systems[0]["data"].inputs for s in systems[1:]):
         raise CheckpointError("the checkpoints read different data for this split; compare runs of the same data")
     if rank != 0:  # the other processes only decode their share

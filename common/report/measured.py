@@ -10,7 +10,6 @@ text against references. One process: under torchrun it is refused.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import sys
@@ -19,13 +18,12 @@ from typing import Any
 
 import lightning as L
 import torch
-import yaml
 
 from captra.common.checkpoints.file import module_hparams, require_same_task_and_vocabularies
-from captra.common.checkpoints.loading import CheckpointError, checkpoint_task, load_module, read_checkpoint
+from captra.common.checkpoints.loading import CheckpointError, checkpoint_task, module_from_checkpoint, read_checkpoint
 from captra.common.cli.inference import place, resolve_device
 from captra.common.data.datamodule import SplitDataModule
-from captra.common.provenance import describe_machine, git_commit
+from captra.common.report.metadata import configuration_block, distinct_names, provenance_block
 from captra.common.report.render import Block, write_report
 from captra.common.report.split import run_data_module, split_name
 from captra.common.task import Task
@@ -45,15 +43,17 @@ def evaluate_split(module: TaskModule, data: SplitDataModule, split: str, device
     return {key.split("/", 1)[-1]: float(value) for key, value in results[0].items()}
 
 
-def measure(path: Path, args: argparse.Namespace, device: torch.device, task_name: str | None) -> dict[str, Any]:
-    """One checkpoint's scores on the split, its module and data module, and its metadata."""
+def measure(path: Path, args: argparse.Namespace, device: torch.device, task_name: str | None,
+            raw: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One checkpoint's scores on the split, its module and data module, and its metadata (`raw`: its contents,
+    where they were read already)."""
     if "+" in str(path) and not path.is_file():
         raise CheckpointError(f"{path}: this task's report scores one checkpoint at a time (no '+' ensembles)")
-    raw = read_checkpoint(path)
+    raw = read_checkpoint(path) if raw is None else raw
     task = checkpoint_task(path, raw)
     if task_name is not None and task.name != task_name:
         raise CheckpointError(f"{path}: a {task.name} checkpoint; the first one is {task_name}")
-    module = place(load_module(path), device, args.int8).eval()
+    module = place(module_from_checkpoint(path, raw), device, args.int8).eval()
     data = run_data_module(task, path, args.data_dir)
     require_same_task_and_vocabularies(path, module.task, module.text_states, "the data module rebuilt from its run's "
                                        "config.yaml", module.task, getattr(data, "text", module.text_states),
@@ -75,7 +75,7 @@ def score_rows(task: Task, systems: list[dict[str, Any]]) -> list[list[str]]:
               for name in names]]
 
 
-def build_blocks(systems: list[dict[str, Any]], device: torch.device) -> list[Block]:
+def build_blocks(systems: list[dict[str, Any]], device: torch.device, int8: bool) -> list[Block]:
     first, task = systems[0], systems[0]["task"]
     blocks = [Block("h1", f"captra report — {task.name}, split {first['split']}"),
               Block("h2", "Scores"), Block("table", rows=score_rows(task, systems)),
@@ -86,24 +86,20 @@ def build_blocks(systems: list[dict[str, Any]], device: torch.device) -> list[Bl
                Block("table", rows=[["", *[s["name"] for s in systems]],
                                     ["checkpoint", *[s["path"] for s in systems]],
                                     ["training steps / epoch", *[f"{s['steps']} / {s['epoch']}" for s in systems]]]),
-               Block("p", f"captra commit {git_commit()}; {datetime.datetime.now().isoformat(timespec='seconds')}; "
-                          f"machine {describe_machine()}; device {device}."),
-               Block("details", f"Configuration of {first['name']} (its hyper-parameters)",
-                     folded=yaml.safe_dump(first["hparams"], sort_keys=False))]
+               provenance_block(device, int8), configuration_block(first)]
     return blocks
 
 
-def run(args: argparse.Namespace) -> int:
-    """`captra report` for a task without report hooks: one process."""
+def run(args: argparse.Namespace, first_raw: dict[str, Any] | None = None) -> int:
+    """`captra report` for a task without report hooks: one process (`first_raw`: the first checkpoint's contents,
+    where they were read already)."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise CheckpointError("this task's report scores the split in one process: run captra report without torchrun")
     device = resolve_device(args.device)
-    systems = [measure(Path(args.ckpt[0]), args, device, None)]
+    systems = [measure(Path(args.ckpt[0]), args, device, None, first_raw)]
     systems += [measure(Path(path), args, device, systems[0]["task"].name) for path in args.ckpt[1:]]
-    if len({s["name"] for s in systems}) < len(systems):
-        for index, system in enumerate(systems):
-            system["name"] = f"{index + 1}:{system['name']}"
-    blocks = build_blocks(systems, device)
+    distinct_names(systems)
+    blocks = build_blocks(systems, device, args.int8)
     args.out.mkdir(parents=True, exist_ok=True)
     metrics = {"task": systems[0]["task"].name, "split": systems[0]["split"],
                "checkpoints": [{"name": s["name"], "path": s["path"], "training_steps": s["steps"], "scores": s["scores"]}
