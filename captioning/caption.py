@@ -47,9 +47,18 @@ def caption_batches(
     """
     best: list[Hypothesis] = []
     for start in range(0, len(inputs), batch_size):
-        batch = torch.stack(inputs[start : start + batch_size]).to(device)  # (B, 3, H, W) or (B, S, C)
-        best += [nbest[0] for nbest in module.decode({kind: batch}, config, keep_attention=keep_attention)]
+        nbests = decode_images(module, inputs[start : start + batch_size], config, device, keep_attention, kind)
+        best += [nbest[0] for nbest in nbests]
     return best
+
+
+def decode_images(
+    module: CaptioningModule, inputs: list[Tensor], config: SearchConfig, device: torch.device,
+    keep_attention: bool = False, kind: str = "images",
+) -> list[list[Hypothesis]]:
+    """Inputs (see `caption_batches`) decoded as one batch -> an n-best list each (batch-invariant)."""
+    batch = torch.stack(inputs).to(device)  # (B, 3, H, W) or (B, S, C)
+    return module.decode({kind: batch}, config, keep_attention=keep_attention)
 
 
 def run(args: argparse.Namespace) -> int:

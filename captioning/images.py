@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -13,18 +14,35 @@ from captra.captioning.backbones import InputSpec
 from captra.common.text.files import DataError
 
 
+class ImageTooLarge(DataError):
+    """An image with more pixels than a limit allows."""
+
+
 def load_image(path: Path) -> Image.Image:
     """The decoded RGB image; DataError naming the file if it is missing, truncated or not an image."""
     if not path.is_file():
         raise DataError(f"{path}: no such image file")
+    return decode_image(path, str(path))
+
+
+def decode_image(source: Path | BinaryIO, name: str, max_pixels: int | None = None) -> Image.Image:
+    """A file (path or binary stream) decoded into an RGB image; DataError naming it (`name`) if it is not an image,
+    is truncated, or has more than `max_pixels` pixels (checked from its header before anything is decoded, so
+    a decompression bomb never is)."""
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
+            if max_pixels is not None and image.width * image.height > max_pixels:
+                raise ImageTooLarge(f"{name}: {image.width}x{image.height} pixels, more than the limit of {max_pixels}")
             image.load()  # decode now: truncated files fail here, not later in a worker
             return image.convert("RGB")
+    except DataError:
+        raise
     except UnidentifiedImageError as error:
-        raise DataError(f"{path}: not an image file PIL can read") from error
+        raise DataError(f"{name}: not an image file PIL can read") from error
+    except Image.DecompressionBombError as error:
+        raise ImageTooLarge(f"{name}: too many pixels to decode safely ({error})") from error
     except (OSError, SyntaxError, ValueError) as error:
-        raise DataError(f"{path}: corrupt or truncated image ({error})") from error
+        raise DataError(f"{name}: corrupt or truncated image ({error})") from error
 
 
 def image_transform(spec: InputSpec, augment: bool = False) -> v2.Compose:

@@ -1,6 +1,6 @@
 """The captioning task's record: what the core needs to train, serve, evaluate and report it."""
 
-from captra.captioning import caption, evaluation
+from captra.captioning import caption, evaluation, service
 from captra.captioning.data import CaptioningDataModule
 from captra.captioning.metrics import PROTOCOL, corpus_cider, paired_bootstrap_cider, sentence_cider
 from captra.captioning.model import CaptioningModule
@@ -14,6 +14,7 @@ TASK = Task(
     command=InferenceCommand("caption", "caption image files with a captioning checkpoint",
                              caption.add_arguments, caption.run),
     report=ReportHooks(evaluation.read_split, evaluation.decode, evaluation.attention_figures),
+    endpoint=service.ENDPOINT,
     protocol=PROTOCOL,
     main_metric="cider",
     main_metric_label="CIDEr-D",

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from captra.common.data.datamodule import SplitDataModule
     from captra.common.training.module import TaskModule
     from captra.common.report.split import ReportHooks
+    from captra.common.serve.endpoint import Endpoint
 
 ENTRY_POINT_GROUP = "captra.tasks"
 
@@ -53,6 +54,8 @@ class Task:
         data_class: the LightningDataModule (a SplitDataModule subclass); the report reads splits through it.
         command: the inference command that serves a checkpoint of this task; None: none (`captra test` and
             `captra predict` still decode its splits through the data module).
+        endpoint: how `captra serve` answers requests with a checkpoint of this task (`POST /v1/{route}`: request
+            -> model inputs, hypotheses -> JSON; common/serve/endpoint.py); None: not servable.
         report: how `captra report` reads and decodes a split and draws attention; None: the default report, which
             scores each checkpoint on the split with its module's own evaluation (as `captra test` does) through
             the run's data module (common/report/measured.py).
@@ -90,6 +93,7 @@ class Task:
     score_labels: Mapping[str, str] = field(default_factory=dict)
     lower_is_better: frozenset[str] = frozenset()
     report_sections: Callable[[TaskModule, SplitDataModule, str, Any], list[Any]] | None = None
+    endpoint: Endpoint | None = None
 
 
 _registered: dict[str, Task] = {}

@@ -24,6 +24,21 @@ def two_checkpoints(tmp_path_factory) -> tuple[Path, list[Path]]:
     return folder, best
 
 
+@pytest.fixture(scope="session")
+def tiny_captioner(tmp_path_factory) -> Path:
+    """A captioning checkpoint (Show, Attend and Tell, 3 epochs on the synthetic shapes) and its data in `data/`:
+    the checkpoint's path."""
+    from captra.common.cli.main import run_lightning
+    from tests.helpers import write_shapes_dataset
+    from tests.test_captioning_end_to_end import BASE, fit_args
+
+    folder = tmp_path_factory.mktemp("tiny_captioner")
+    write_shapes_dataset(folder / "data")
+    run_lightning(fit_args(folder / "data", folder / "run", BASE, "--trainer.max_epochs", "3",
+                           "--trainer.check_val_every_n_epoch", "3"))
+    return folder / "run" / "version_0" / "checkpoints" / "last.ckpt"
+
+
 def pytest_configure(config) -> None:
     """Prepared corpora and feature caches of the tests go to a folder of this test session (the default cache
     folder is ~/.cache/captra); processes the tests start inherit it."""

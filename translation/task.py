@@ -2,7 +2,7 @@
 
 from captra.common.report.split import ReportHooks
 from captra.common.task import InferenceCommand, Task
-from captra.translation import evaluation, translate
+from captra.translation import evaluation, service, translate
 from captra.translation.data import TranslationDataModule
 from captra.translation.metrics import PROTOCOL, paired_bootstrap, sentence_bleu
 from captra.translation.model import TranslationModule
@@ -15,6 +15,7 @@ TASK = Task(
                              translate.add_arguments, translate.run),
     report=ReportHooks(evaluation.read_split, evaluation.decode, evaluation.attention_figures,
                        attention_title="Attention (alignment matrices)"),
+    endpoint=service.ENDPOINT,
     protocol=PROTOCOL,
     main_metric="bleu",
     main_metric_label="BLEU (cased)",

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from captra.common.checkpoints.loading import load_ensemble
 from captra.common.cli.inference import add_device_arguments, decoding_config, place, resolve_device
 from captra.common.text.files import DataError, read_lines
-from captra.common.decoding.settings import SearchConfig
+from captra.common.decoding.settings import Hypothesis, SearchConfig
 from captra.common.data.batching import pad
 from captra.translation.model import TranslationModule
 
@@ -44,6 +44,19 @@ def read_input(source: str) -> list[str]:
     return read_lines(Path(source))
 
 
+def decode_sources(
+    module: TranslationModule, encoded: list[list[int]], config: SearchConfig, device: torch.device,
+    keep_attention: bool = False,
+) -> list[list[Hypothesis]]:
+    """Non-empty source id lists, decoded as one padded batch -> an n-best list each (batch-invariant: a source
+    decodes to the same hypotheses in any batch)."""
+    batch = {
+        "src": pad(encoded).to(device),  # (B, S)
+        "src_lengths": torch.tensor([len(ids) for ids in encoded], device=device),  # (B,)
+    }
+    return module.decode(batch, config, keep_attention=keep_attention)
+
+
 def translate_scored(
     module: TranslationModule, encoded: list[list[int]], config: SearchConfig, batch_size: int, device: torch.device
 ) -> list[list[tuple[str, float]]]:
@@ -57,11 +70,7 @@ def translate_scored(
     with tqdm(total=len(order), desc="translating", unit="sent", file=sys.stderr, disable=None) as progress:
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            batch = {
-                "src": pad([encoded[i] for i in rows]).to(device),
-                "src_lengths": torch.tensor([len(encoded[i]) for i in rows], device=device),
-            }
-            for row, nbest in zip(rows, module.decode(batch, config)):
+            for row, nbest in zip(rows, decode_sources(module, [encoded[i] for i in rows], config, device)):
                 scored = [(module.to_text(h), h.score) for h in nbest]
                 outputs[row] = scored + [("", 0.0)] * (config.n_best - len(scored))
             progress.update(len(rows))

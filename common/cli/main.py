@@ -6,7 +6,7 @@
     captra report --ckpt run.ckpt [--ckpt other.ckpt] --split test --out reports/NAME
     captra average last.ckpt best-a.ckpt best-b.ckpt --out averaged.ckpt
     captra prepare -c configs/translation/base.yaml -c configs/translation/multi30k_en_de.yaml
-The inference commands come from the registered tasks (captra.common.task); report and average are the core's.
+The inference commands come from the registered tasks (captra.common.task); serve, report and average are the core's.
 Also runnable as `python -m captra ...`.
 """
 
@@ -36,6 +36,7 @@ from captra.common.training.csv_log import ContinuingCSVLogger
 from captra.common.training.module import TaskModule
 from captra.common.cli.predictions import PredictionWriter
 from captra.common.report import command as report_command
+from captra.common.serve import command as serve_command
 from captra.common.task import InferenceCommand, tasks, unavailable_tasks
 from captra.common.text.files import DataError
 from captra.common.training.selection import AUTO, Selection, SelectionError, metric_mode, selection_for
@@ -51,12 +52,13 @@ PREPARE_HELP = ("prepare a config's corpus ahead of training (-c base.yaml -c ov
                 "the cache folder, and print its statistics")
 REPORT = InferenceCommand("report", report_command.HELP, report_command.add_arguments, report_command.run)
 AVERAGE = InferenceCommand("average", average_command.HELP, average_command.add_arguments, average_command.run)
+SERVE = InferenceCommand("serve", serve_command.HELP, serve_command.add_arguments, serve_command.run)
 
 
 def inference_commands() -> dict[str, InferenceCommand]:
-    """Every registered task's command (translate, caption, ...), report and average."""
+    """Every registered task's command (translate, caption, ...), serve, report and average."""
     commands = {task.command.name: task.command for task in tasks().values() if task.command is not None}
-    return {**dict(sorted(commands.items())), REPORT.name: REPORT, AVERAGE.name: AVERAGE}
+    return {**dict(sorted(commands.items())), SERVE.name: SERVE, REPORT.name: REPORT, AVERAGE.name: AVERAGE}
 
 
 def top_level_help(commands: dict[str, InferenceCommand]) -> str:

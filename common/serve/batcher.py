@@ -1,0 +1,154 @@
+"""Dynamic batching: the inputs of concurrent requests decoded together, each request answered with its own.
+
+Requests wait in one queue per served model. One worker thread takes the oldest request, waits up to `max_wait`
+for more, and decodes every waiting input that shares its search settings, `max_batch` inputs at a time (a
+request larger than that spans batches; requests with other settings wait for the next round, in arrival order).
+The endpoint's decode is batch-invariant, so every answer equals offline decoding of the same inputs. The queue
+holds at most `max_queue` inputs: a request beyond that is refused at once (`QueueFull`, 503). A client that goes
+away does not disturb the batch it was in: its answer is dropped. A failed batch fails its requests only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable
+
+import torch
+
+from captra.common.decoding.settings import Hypothesis
+
+# (inputs, key of the settings they share) -> an n-best list per input
+DecodeFunction = Callable[[list[Any], Hashable], list[list[Hypothesis]]]
+
+
+class QueueFull(RuntimeError):
+    """The queue holds `max_queue` inputs already; the client should retry later."""
+
+
+class Stopped(RuntimeError):
+    """The server is shutting down and takes no new requests."""
+
+
+@dataclass
+class _Request:
+    inputs: list[Any]
+    key: Hashable
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future
+    arrived: float = field(default_factory=time.monotonic)
+    results: list[list[Hypothesis]] = field(default_factory=list)
+
+
+class DynamicBatcher:
+    """Batches the requests for one model (see the module's docstring); `batch_sizes` records every batch's size."""
+
+    def __init__(self, decode: DecodeFunction, max_batch: int, max_wait: float, max_queue: int,
+                 on_batch: Callable[[int], None] | None = None) -> None:
+        if max_batch < 1 or max_wait < 0 or max_queue < 1:
+            raise ValueError("max_batch and max_queue must be at least 1 and max_wait at least 0")
+        self.decode, self.max_batch, self.max_wait, self.max_queue = decode, max_batch, max_wait, max_queue
+        self.on_batch = on_batch
+        self._waiting: deque[_Request] = deque()
+        self._queued_inputs = 0
+        self._condition = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._work, name="captra-batcher", daemon=True)
+        self._thread.start()
+
+    @property
+    def queued_inputs(self) -> int:
+        """Inputs waiting for a batch (the queue depth; those being decoded are not counted)."""
+        return self._queued_inputs
+
+    async def submit(self, inputs: list[Any], key: Hashable) -> list[list[Hypothesis]]:
+        """Decode `inputs` (settings `key`) with whatever else is waiting; an n-best list per input, in order."""
+        loop = asyncio.get_running_loop()
+        request = _Request(list(inputs), key, loop, loop.create_future())
+        with self._condition:
+            if self._stopping:
+                raise Stopped("the server is shutting down")
+            if self._queued_inputs + len(inputs) > self.max_queue:
+                raise QueueFull(f"{self._queued_inputs} inputs are waiting (at most {self.max_queue})")
+            self._waiting.append(request)
+            self._queued_inputs += len(inputs)
+            self._condition.notify()
+        return await request.future
+
+    def stop(self) -> None:
+        """Finish every request already waiting, then end the worker thread."""
+        with self._condition:
+            self._stopping = True
+            self._condition.notify()
+        self._thread.join()
+
+    # --- the worker thread --------------------------------------------------------------------
+    def _work(self) -> None:
+        with torch.inference_mode():
+            while (batch := self._next_batch()) is not None:
+                self._run(*batch)
+
+    def _next_batch(self) -> tuple[list[tuple[_Request, int, int]], Hashable] | None:
+        """The next batch: (request, first input, end) slices of requests with the oldest request's key, up to
+        `max_batch` inputs, gathered for at most `max_wait` after the oldest arrived; None once stopped and empty."""
+        with self._condition:
+            while not self._waiting:
+                if self._stopping:
+                    return None
+                self._condition.wait()
+            deadline = self._waiting[0].arrived + self.max_wait
+            while not self._stopping and self._waiting_for(self._waiting[0].key) < self.max_batch:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._condition.wait(left)
+            key, size, slices = self._waiting[0].key, 0, []
+            for request in list(self._waiting):
+                if request.key != key or size == self.max_batch:
+                    continue
+                start = len(request.results)
+                end = min(len(request.inputs), start + self.max_batch - size)
+                slices.append((request, start, end))
+                size += end - start
+            self._queued_inputs -= size
+            return slices, key
+
+    def _waiting_for(self, key: Hashable) -> int:
+        return sum(len(request.inputs) - len(request.results) for request in self._waiting if request.key == key)
+
+    def _run(self, slices: list[tuple[_Request, int, int]], key: Hashable) -> None:
+        inputs = [item for request, start, end in slices for item in request.inputs[start:end]]
+        try:
+            outputs = self.decode(inputs, key)
+            error = None
+        except Exception as failure:  # noqa: BLE001 - the batch's requests get it; the server goes on
+            outputs, error = [], failure
+        if self.on_batch is not None:
+            self.on_batch(len(inputs))
+        offset = 0
+        with self._condition:
+            for request, start, end in slices:
+                done = error is not None or end == len(request.inputs)
+                if error is None:
+                    request.results.extend(outputs[offset : offset + end - start])
+                offset += end - start
+                if done:
+                    self._waiting.remove(request)
+                    self._queued_inputs -= len(request.inputs) - end  # inputs of a failed request not yet taken
+                    try:
+                        request.loop.call_soon_threadsafe(_settle, request.future, request.results, error)
+                    except RuntimeError:  # its event loop has closed: nobody is waiting for the answer
+                        pass
+
+
+def _settle(future: asyncio.Future, results: list[list[Hypothesis]], error: Exception | None) -> None:
+    """Answer a request (in its event loop), unless its client has gone and the handler was cancelled."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(results)

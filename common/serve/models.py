@@ -1,0 +1,72 @@
+"""The models a server serves: checkpoints (or ensembles) of tasks with an endpoint, placed on a device, with the
+model card `GET /v1/models` shows."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Hashable
+
+import torch
+from torch import nn
+
+import captra
+from captra.common.checkpoints.file import CheckpointError, read_checkpoint
+from captra.common.checkpoints.loading import checkpoint_task, load_ensemble
+from captra.common.cli.inference import place
+from captra.common.decoding.settings import Hypothesis, SearchConfig
+from captra.common.provenance import cpu, git_commit
+from captra.common.serve.endpoint import Endpoint
+from captra.common.task import Task
+
+
+@dataclass
+class ServedModel:
+    """One served model: its name (`?model=NAME`), task, endpoint, module on its device, and model card."""
+
+    name: str
+    task: Task
+    endpoint: Endpoint
+    module: nn.Module
+    device: torch.device
+    card: dict[str, Any]
+
+    def batch_key(self, config: SearchConfig, keep_attention: bool) -> Hashable:
+        """What requests must share to be decoded in one batch: their search settings and attention."""
+        return tuple(dataclasses.astuple(config)), keep_attention
+
+    def decode(self, inputs: list[Any], key: Hashable) -> list[list[Hypothesis]]:
+        """The batcher's decode: `inputs` of requests that share the settings `key`."""
+        settings, keep_attention = key
+        config = SearchConfig(*settings)
+        return self.endpoint.decode(self.module, inputs, config, keep_attention, self.device)
+
+
+def load_served(name: str, paths: list[str], device: torch.device, int8: bool) -> ServedModel:
+    """The checkpoint `paths[0]` (with `paths[1:]`: their ensemble) ready to serve as `name`."""
+    first = read_checkpoint(paths[0])
+    task = checkpoint_task(paths[0], first)
+    if task.endpoint is None:
+        raise CheckpointError(f"{paths[0]}: the {task.name} task declares no endpoint, so it cannot be served")
+    module = place(load_ensemble(paths, task=task.name, first=first), device, int8).eval()
+    return ServedModel(name, task, task.endpoint, module, device, model_card(name, task, paths, first, module, device, int8))
+
+
+def model_card(name: str, task: Task, paths: list[str], first: dict[str, Any], module: nn.Module,
+               device: torch.device, int8: bool) -> dict[str, Any]:
+    """What a client may want to know of a served model: task, route, checkpoints, vocabularies, search settings
+    and provenance (captra, torch, the device, the CPU and its int8 engine)."""
+    endpoint = task.endpoint
+    assert endpoint is not None
+    return {
+        "name": name, "task": task.name, "route": f"/v1/{endpoint.route}", "input": endpoint.input_kind,
+        "checkpoints": [Path(path).name for path in paths], "ensemble": len(paths) > 1,
+        "training_steps": int(first.get("global_step", 0)), "epoch": int(first.get("epoch", 0)),
+        "attention": module.decoder.attention is not None,
+        "vocabularies": {side: {"size": len(text.vocab), "tokenizer": type(text.tokenizer).__name__}
+                         for side, text in module.texts.items()},
+        "search": dataclasses.asdict(module.search_config),
+        "provenance": {"captra": captra.__version__, "commit": git_commit(), "torch": torch.__version__,
+                       "device": str(device), "int8": int8, **cpu()},
+    }
