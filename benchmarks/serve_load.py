@@ -19,13 +19,9 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
@@ -37,6 +33,7 @@ from captra.captioning.caption import caption_batches
 from captra.captioning.images import image_transform, load_image
 from captra.common.checkpoints.loading import load_module
 from captra.common.cli.inference import decoding_config
+from captra.common.serve.process import serving
 from captra.translation.translate import decode_sources, translate_scored
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -63,29 +60,6 @@ def per_input_seconds(decode_one: Callable[[int], Any], count: int) -> float:
         decode_one(index)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(models: list[str], extra: list[str]) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    command = [sys.executable, "-m", "captra", "serve", *[arg for model in models for arg in ("--model", model)],
-               "--port", str(port), *extra]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if urllib.request.urlopen(f"{url}/health", timeout=5).status == 200:
-                return process, url
-        except OSError:
-            if process.poll() is not None:
-                raise SystemExit(f"captra serve exited with {process.returncode}")
-            time.sleep(0.5)
-    raise SystemExit("captra serve did not answer /health within 5 minutes")
 
 
 def resident_mib(pid: int) -> float:
@@ -231,29 +205,32 @@ def main() -> None:
         names = args.image_list.read_text().split()[: args.images]
         sides["captioning"] = caption_side(args.caption_ckpt, [args.image_dir / name for name in names], 32)
         models.append(f"captioning={args.caption_ckpt}")
-    process, url = start_server(models, args.server_args.split())
-    result: dict[str, Any] = {"machine": metadata(), "checkpoint": args.ckpt, "caption_checkpoint": args.caption_ckpt,
-                              "server_args": args.server_args, "server_rss_mib_at_start": round(resident_mib(process.pid), 1)}
-    try:
-        for name, side in sides.items():
-            levels = [load(url, name, side["requests"], side["expected"], side["read"], clients)
-                      for clients in args.concurrency]
-            offline = side["offline"]["inputs_per_second"]
-            for level in levels:
-                level["throughput_vs_offline"] = round(level["inputs_per_second"] / offline, 3)
-            result[name] = {"offline_batched": side["offline"], "one_input_in_process_ms": side["one_input_ms"],
-                            "served": levels}
-            if levels[0]["latency_ms"] is not None and levels[0]["clients"] == 1:
-                result[name]["p50_one_client_vs_one_input"] = round(levels[0]["latency_ms"]["p50"] / side["one_input_ms"], 3)
-        if args.soak_seconds > 0:
-            result["soak"] = soak(url, process.pid, sides["translation"]["requests"], args.soak_seconds)
-    finally:
-        process.terminate()
-        process.wait(timeout=120)
+    model_args = [arg for model in models for arg in ("--model", model)]
+    with serving(*model_args, *args.server_args.split()) as server:
+        result = measure(args, sides, server.url, server.process.pid)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
+
+
+def measure(args: Any, sides: dict[str, dict[str, Any]], url: str, pid: int) -> dict[str, Any]:
+    """Every measurement over HTTP of the server at `url`."""
+    result: dict[str, Any] = {"machine": metadata(), "checkpoint": args.ckpt, "caption_checkpoint": args.caption_ckpt,
+                              "server_args": args.server_args, "server_rss_mib_at_start": round(resident_mib(pid), 1)}
+    for name, side in sides.items():
+        levels = [load(url, name, side["requests"], side["expected"], side["read"], clients)
+                  for clients in args.concurrency]
+        offline = side["offline"]["inputs_per_second"]
+        for level in levels:
+            level["throughput_vs_offline"] = round(level["inputs_per_second"] / offline, 3)
+        result[name] = {"offline_batched": side["offline"], "one_input_in_process_ms": side["one_input_ms"],
+                        "served": levels}
+        if levels[0]["latency_ms"] is not None and levels[0]["clients"] == 1:
+            result[name]["p50_one_client_vs_one_input"] = round(levels[0]["latency_ms"]["p50"] / side["one_input_ms"], 3)
+    if args.soak_seconds > 0:
+        result["soak"] = soak(url, pid, sides["translation"]["requests"], args.soak_seconds)
+    return result
 
 
 if __name__ == "__main__":

@@ -7,14 +7,9 @@ import gzip
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from lightning.pytorch.callbacks import Callback
@@ -116,39 +111,6 @@ def run_captra(*args: str) -> subprocess.CompletedProcess:
     environment = {**os.environ, "PYTHONPATH": str(Path.cwd())}
     return subprocess.run([sys.executable, "-m", "captra", *args], capture_output=True, text=True, timeout=600,
                           env=environment)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def running_server(*args: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`captra serve ARGS` on a free loopback port, once its /health answers: (base URL, process); stopped after."""
-    port = free_port()
-    environment = {**os.environ, "PYTHONPATH": str(Path.cwd())}
-    process = subprocess.Popen([sys.executable, "-m", "captra", "serve", *args, "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"captra serve exited with {process.returncode}: {process.stderr.read()[-2000:]}")
-            try:
-                if urllib.request.urlopen(f"{url}/health", timeout=5).status == 200:
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=60)
 
 
 def validation(root: Path, version: int = 0, metric: str = "val/bleu") -> list[tuple[str, str, str]]:

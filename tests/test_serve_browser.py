@@ -6,7 +6,8 @@ import shutil
 import httpx
 import pytest
 
-from tests.helpers import draw_shape, running_server
+from captra.common.serve.process import serving
+from tests.helpers import draw_shape
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/install installs it)")
@@ -15,8 +16,8 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 @pytest.fixture(scope="module")
 def page_server(two_checkpoints, tiny_captioner):
     _, best = two_checkpoints
-    with running_server("--model", f"reverse={best[0]}", "--model", f"shapes={tiny_captioner}") as (url, _):
-        yield url
+    with serving("--model", f"reverse={best[0]}", "--model", f"shapes={tiny_captioner}") as running:
+        yield running.url
 
 
 @pytest.fixture()

@@ -14,7 +14,8 @@ import torch
 from captra.common.checkpoints.loading import load_module
 from captra.common.cli.inference import decoding_config
 from captra.translation.translate import translate_scored
-from tests.helpers import run_captra, running_server
+from captra.common.serve.process import serving
+from tests.helpers import run_captra
 
 CLIENTS, REQUESTS = 32, 20
 POOL = [" ".join("abcdefg"[(i * 3 + j) % 7] for j in range(1 + i % 6)) for i in range(20)]
@@ -32,8 +33,8 @@ def offline(two_checkpoints):
 @pytest.fixture(scope="module")
 def server(two_checkpoints):
     _, best = two_checkpoints
-    with running_server("--ckpt", str(best[0]), "--max-batch", "16", "--max-wait-ms", "5") as (url, _):
-        yield url
+    with serving("--ckpt", str(best[0]), "--max-batch", "16", "--max-wait-ms", "5") as running:
+        yield running.url
 
 
 def test_32_concurrent_clients_get_no_errors_and_the_offline_outputs(server, offline):
@@ -89,7 +90,8 @@ def test_a_client_that_disconnects_mid_request_does_not_break_the_others(server,
 
 def test_sigterm_finishes_the_requests_in_flight_then_exits(two_checkpoints, offline):
     _, best = two_checkpoints
-    with running_server("--ckpt", str(best[0]), "--max-wait-ms", "800") as (url, process):
+    with serving("--ckpt", str(best[0]), "--max-wait-ms", "800") as running:
+        url, process = running.url, running.process
         results = []
 
         def ask(sentence: str) -> None:
@@ -108,7 +110,7 @@ def test_sigterm_finishes_the_requests_in_flight_then_exits(two_checkpoints, off
         # uvicorn drains, shuts the app down (the batcher's worker ends), then re-raises the signal: the exit status
         # says the process ended on SIGTERM, as a supervisor expects
         assert process.wait(timeout=60) == -signal.SIGTERM
-        assert "Traceback" not in process.stderr.read()
+        assert "Traceback" not in running.stderr()
     assert all(isinstance(result, httpx.Response) and result.status_code == 200 for result in results), results
     assert sorted(r.json()["results"][0]["translations"][0]["text"] for r in results) == sorted(offline[s] for s in POOL[:6])
     with pytest.raises(httpx.ConnectError):
