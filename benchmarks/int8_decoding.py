@@ -6,11 +6,20 @@ Decodes a split (default: the run's test split) with the checkpoint's search (or
 are scored with the task's metrics. Prints one JSON object.
 
     python benchmarks/int8_decoding.py --ckpt CKPT [--split test] [--beam 5] [--batch-size 64] [--data-dir DIR]
+        [--by-layer] [--limit N]
+
+`--by-layer` also decodes with each group of layers quantised alone (linear layers, recurrent layers such as the
+encoder's BiLSTM, the decoder's recurrent cells): which gain and which lose on this CPU. The kernels' instruction
+set can be lowered to see an older CPU's int8 paths on a newer one, e.g. AVX2 only:
+`FBGEMM_ENABLE_INSTRUCTIONS=AVX2 ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2`
+(the JSON records these variables).
 """
 
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -18,8 +27,11 @@ import torch
 from _setup import Stopwatch, benchmark_parser, metadata
 from captra.common.checkpoints.loading import checkpoint_task, module_from_checkpoint, read_checkpoint
 from captra.common.cli.inference import decoding_config
-from captra.common.decoding.int8 import quantize_int8
+from captra.common.decoding.int8 import LAYER_GROUPS, quantize_int8
 from captra.common.report.split import load_split
+
+
+ISA_VARIABLES = ("FBGEMM_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 
 
 def main() -> None:
@@ -27,6 +39,8 @@ def main() -> None:
     parser.add_argument("--split", default="test", help="test, val (the run's) or a split name")
     parser.add_argument("--beam", type=int, default=None, help="beam size (default: the checkpoint's)")
     parser.add_argument("--data-dir", default=None, help="data folder (default: from the run's config.yaml)")
+    parser.add_argument("--by-layer", action="store_true", help="also time each group of layers quantised alone")
+    parser.add_argument("--limit", type=int, default=None, help="decode the split's first N examples only")
     args = parser.parse_args()
     device = torch.device("cpu")
     path = Path(args.ckpt)
@@ -34,10 +48,13 @@ def main() -> None:
     task = checkpoint_task(path, raw)
     module = module_from_checkpoint(path, raw)
     data = load_split(task, path, args.split, args.data_dir)
+    if args.limit is not None:
+        data = replace(data, inputs=data.inputs[: args.limit], references=data.references[: args.limit])
     config = decoding_config(module.search_config, args.beam)
     result: dict[str, object] = {"machine": metadata(), "checkpoint": str(path), "task": task.name, "split": data.name,
                                  "examples": len(data.inputs), "beam": config.beam_size, "batch_size": args.batch_size,
-                                 "torch_threads": torch.get_num_threads()}
+                                 "torch_threads": torch.get_num_threads(),
+                                 "instruction_set_variables": {name: os.environ[name] for name in ISA_VARIABLES if name in os.environ}}
     outputs = {}
     with Stopwatch() as quantising:
         quantised = quantize_int8(module)
@@ -54,6 +71,13 @@ def main() -> None:
     result["int8_minus_fp32"] = {key: result["int8"][key] - value for key, value in result["fp32"].items()
                                  if isinstance(value, float) and key not in ("seconds", "examples_per_s", "output_words_per_s")}
     result["outputs_differing"] = sum(a != b for a, b in zip(outputs["fp32"], outputs["int8"]))
+    if args.by_layer:  # each group quantised alone: its speed-up over fp32
+        result["int8_speedup_by_layer_group"] = {}
+        for group, types in LAYER_GROUPS.items():
+            partly = quantize_int8(module, types)
+            with Stopwatch() as watch:
+                task.report.decode(partly, data, config, args.batch_size, device)
+            result["int8_speedup_by_layer_group"][group] = result["fp32"]["seconds"] / watch.seconds
     print(json.dumps(result, indent=2))
 
 

@@ -154,7 +154,7 @@ def translation_side(path: str, sentences: list[str], batch_size: int) -> dict[s
     return {"expected": [nbest[0][0] for nbest in offline],
             "requests": [lambda session, s=s: session.post("/v1/translate?model=translation", json={"text": [s]})
                          for s in sentences],
-            "read": lambda answer: answer["results"][0]["translations"][0]["text"],
+            "read": lambda answer: answer["results"][0]["outputs"][0]["text"],
             "offline": {"inputs": len(sentences), "batch_size": batch_size, "seconds": round(seconds, 3),
                         "inputs_per_second": round(len(sentences) / seconds, 2), "beam": config.beam_size},
             "one_input_ms": round(1000 * one, 2)}
@@ -177,7 +177,7 @@ def caption_side(path: str, images: list[Path], batch_size: int) -> dict[str, An
             "requests": [lambda session, data=data, name=image.name: session.post(
                 "/v1/caption?model=captioning", files=[("images", (name, data, "image/jpeg"))])
                 for data, image in zip(files, images)],
-            "read": lambda answer: answer["results"][0]["captions"][0]["text"],
+            "read": lambda answer: answer["results"][0]["outputs"][0]["text"],
             "offline": {"inputs": len(images), "batch_size": batch_size, "seconds": round(seconds, 3),
                         "inputs_per_second": round(len(images) / seconds, 2), "beam": config.beam_size},
             "one_input_ms": round(1000 * one, 2)}

@@ -41,8 +41,8 @@ def decode_image(source: Path | BinaryIO, name: str, max_pixels: int | None = No
         raise DataError(f"{name}: not an image file PIL can read") from error
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(f"{name}: too many pixels to decode safely ({error})") from error
-    except (OSError, SyntaxError, ValueError) as error:
-        raise DataError(f"{name}: corrupt or truncated image ({error})") from error
+    except Exception as error:  # noqa: BLE001 - Pillow raises many kinds on crafted files (EOFError, struct.error, ...)
+        raise DataError(f"{name}: corrupt or truncated image ({type(error).__name__}: {error})") from error
 
 
 def image_transform(spec: InputSpec, augment: bool = False) -> v2.Compose:

@@ -18,7 +18,7 @@ from captra.captioning.caption import caption_batches
 from captra.captioning.images import image_transform
 from captra.common.cli.inference import decoding_config
 from captra.common.serve.app import create_app
-from captra.common.serve.batcher import DynamicBatcher
+from captra.common.serve.batcher import DynamicBatcher, Stopped
 from captra.common.serve.command import check_binding, named_checkpoints
 from captra.common.serve.limits import Batching, Limits
 from captra.common.serve.models import load_served
@@ -61,20 +61,22 @@ def test_translations_equal_offline_decoding_with_n_best_and_scores(client, serv
     assert answer.status_code == 200, answer.text
     offline = offline_translations(served[0].module, SENTENCES, beam=3, n_best=2)
     results = answer.json()["results"]
-    assert [r["text"] for r in results] == SENTENCES
+    assert [r["input"] for r in results] == SENTENCES and not any(r["truncated"] for r in results)
     for result, expected in zip(results, offline):
-        assert [t["text"] for t in result["translations"]] == [text for text, _ in expected]
-        assert [t["score"] for t in result["translations"]] == pytest.approx([score for _, score in expected], abs=1e-5)
+        assert [t["text"] for t in result["outputs"]] == [text for text, _ in expected]
+        assert [t["score"] for t in result["outputs"]] == pytest.approx([score for _, score in expected], abs=1e-5)
+        assert "attention" not in result
     assert answer.json()["model"] == "reverse"
 
 
 def test_alignment_matrices_have_a_row_per_target_token_and_a_column_per_source_token(client):
     result = client.post("/v1/translate", json={"text": ["a b c d"], "attention": True}).json()["results"][0]
-    best = result["translations"][0]
-    assert len(result["source_tokens"]) == 4  # a b c d: one word-level token each
-    assert len(best["attention"]) == len(best["target_tokens"]) > 0
-    assert all(len(row) == 4 for row in best["attention"])
-    assert all(abs(sum(row) - 1) < 1e-2 for row in best["attention"])  # a distribution over the source tokens
+    attention = result["attention"]
+    assert attention["input_tokens"] == ["a", "b", "c", "d"]  # word-level tokens
+    assert len(attention["weights"]) == len(attention["output_tokens"]) > 0
+    assert " ".join(attention["output_tokens"]) == result["outputs"][0]["text"]  # the best output's
+    assert all(len(row) == 4 for row in attention["weights"])
+    assert all(abs(sum(row) - 1) < 1e-2 for row in attention["weights"])  # a distribution over the source tokens
 
 
 def test_concurrent_requests_are_batched_together_and_each_answered_as_alone(client, served):
@@ -88,7 +90,7 @@ def test_concurrent_requests_are_batched_together_and_each_answered_as_alone(cli
     for thread in threads:
         thread.join()
     offline = offline_translations(served[0].module, SENTENCES * 2)
-    assert [answers[i]["results"][0]["translations"][0]["text"] for i in range(len(threads))] == [o[0][0] for o in offline]
+    assert [answers[i]["results"][0]["outputs"][0]["text"] for i in range(len(threads))] == [o[0][0] for o in offline]
     metrics = client.get("/metrics").text
     batches = [line for line in metrics.splitlines() if line.startswith('captra_batch_size_count{model="reverse"}')]
     sizes = [line for line in metrics.splitlines() if line.startswith('captra_batch_size_sum{model="reverse"}')]
@@ -106,25 +108,29 @@ def test_captions_of_uploaded_and_base64_images_equal_captra_caption(client, ser
     transform = image_transform(module.encoder.spec)
     offline = caption_batches(module, [transform(p) for p in pictures], decoding_config(module.search_config, 2), 32, CPU)
     expected = [module.to_text(hypothesis) for hypothesis in offline]
-    assert [r["captions"][0]["text"] for r in uploaded.json()["results"]] == expected
-    assert [r["captions"][0]["text"] for r in inline.json()["results"]] == expected
-    assert [r["name"] for r in uploaded.json()["results"]] == ["p0.png", "p1.png"]
-    assert [r["name"] for r in inline.json()["results"]] == ["images[0]", "images[1]"]
+    assert [r["outputs"][0]["text"] for r in uploaded.json()["results"]] == expected
+    assert [r["outputs"][0]["text"] for r in inline.json()["results"]] == expected
+    assert [r["input"] for r in uploaded.json()["results"]] == ["p0.png", "p1.png"]
+    assert [r["input"] for r in inline.json()["results"]] == ["images[0]", "images[1]"]
+    wrapped = "data:image/png;base64," + "\n".join(encoded[0][i : i + 76] for i in range(0, len(encoded[0]), 76))
+    as_gnu_base64_writes = client.post("/v1/caption", json={"images": [wrapped], "beam": 2})
+    assert as_gnu_base64_writes.json()["results"][0]["outputs"][0]["text"] == expected[0]
 
 
 def test_caption_attention_gives_every_word_a_distribution_over_the_grid(client):
     files = [("images", ("blue.png", png_bytes(draw_shape("blue", "circle")), "image/png"))]
     result = client.post("/v1/caption", files=files, data={"attention": "true", "n_best": "2"}).json()["results"][0]
-    rows, columns = result["grid"]
-    best = result["captions"][0]
-    assert len(best["attention"]) == len(best["words"]) and len(result["captions"]) == 2
-    assert all(len(weights) == rows * columns and abs(sum(weights) - 1) < 1e-2 for weights in best["attention"])
+    attention = result["attention"]
+    rows, columns = attention["grid"]
+    assert len(attention["weights"]) == len(attention["output_tokens"]) > 0 and len(result["outputs"]) == 2
+    assert all(len(weights) == rows * columns and abs(sum(weights) - 1) < 1e-2 for weights in attention["weights"])
 
 
 def test_model_cards_health_and_documentation(client):
     cards = {card["name"]: card for card in client.get("/v1/models").json()["models"]}
     assert cards["reverse"]["task"] == "translation" and cards["reverse"]["route"] == "/v1/translate"
     assert cards["shapes"]["input"] == "image" and cards["shapes"]["attention"] is True
+    assert cards["reverse"]["verb"] == "Translate" and cards["reverse"]["batch_invariant"] is True
     assert cards["reverse"]["search"]["beam_size"] >= 1 and cards["reverse"]["vocabularies"]["src"]["size"] > 4
     assert {"cpu", "cpu_extensions", "quantized_engine", "commit"} <= set(cards["reverse"]["provenance"])
     assert client.get("/health").json() == {"status": "ok", "models": ["reverse", "shapes"]}
@@ -178,6 +184,14 @@ BAD_REQUESTS = {
     "a huge beam": (dict(json={"text": ["a"], "beam": 1000}), 422, "beam must be between 1 and 16"),
     "a zero n-best": (dict(json={"text": ["a"], "n_best": 0}), 422, "n_best"),
     "a wrong content type": (dict(content=b"a b", headers={"content-type": "text/plain"}), 415, "text/plain"),
+    "no content type": (dict(content=b'{"text": ["a b"]}'), 415, "(none)"),
+    "a line break": (dict(json={"text": ["a b\nc d"]}), 422, "text[0] contains a line break"),
+    "nested too deeply": (dict(content=b'{"text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                               headers={"content-type": "application/json"}), 400, "RecursionError"),
+    "a number too long": (dict(content=b'{"text": ["a"], "beam": ' + b"9" * 5000 + b"}",
+                               headers={"content-type": "application/json"}), 400, "not JSON this server reads"),
+    "UTF-16 JSON": (dict(content='{"text": ["a b"]}'.encode("utf-16"), headers={"content-type": "application/json"}),
+                    400, "not UTF-8"),
 }
 
 
@@ -215,7 +229,7 @@ def test_bad_images_get_a_4xx_naming_the_image_and_serving_goes_on(client, case)
 
 def test_bad_base64_and_unknown_routes_and_methods_are_named(client):
     answer = client.post("/v1/caption", json={"images": ["not base64!"]})
-    assert answer.status_code == 422 and "images[0]: not base64" in answer.json()["error"]
+    assert answer.status_code == 422 and "images[0]: expected an image file in base64" in answer.json()["error"]
     missing = client.get("/v1/nothing")
     assert missing.status_code == 404 and missing.json()["error"] == "no such route: GET /v1/nothing"
     wrong = client.get("/v1/translate")
@@ -267,7 +281,7 @@ def test_a_full_queue_answers_503_with_retry_after(served):
 
     served[0].decode = slow
     try:
-        app = create_app(served[:1], Limits(max_queue=2), Batching(max_batch=1, max_wait_ms=0))
+        app = create_app(served[:1], Limits(max_queue=2, max_inputs=2), Batching(max_batch=1, max_wait_ms=0))
         with TestClient(app) as busy:
             answers = []
             threads = [threading.Thread(target=lambda: answers.append(busy.post("/v1/translate", json={"text": ["a b"]})))
@@ -285,28 +299,62 @@ def test_a_full_queue_answers_503_with_retry_after(served):
         served[0].decode = original
 
 
-def test_a_failing_batch_fails_its_requests_only():
+def test_a_failing_batch_is_decoded_again_request_by_request_so_only_the_culprit_fails():
     calls = []
 
     def decode(inputs, key):
         calls.append(list(inputs))
         if "boom" in inputs:
             raise RuntimeError("kernel failed")
+        if "short" in inputs:
+            return []  # a broken decode: fewer outputs than inputs
         return [[item.upper()] for item in inputs]
 
     async def scenario():
         batcher = DynamicBatcher(decode, max_batch=8, max_wait=0.05, max_queue=100)
         try:
             results = await asyncio.gather(batcher.submit(["a"], "k"), batcher.submit(["boom"], "k"),
-                                           return_exceptions=True)
+                                           batcher.submit(["short"], "k"), return_exceptions=True)
             later = await batcher.submit(["b", "c"], "k")
         finally:
             batcher.stop()
-        return results, later
+        return results, later, batcher
 
-    results, later = asyncio.run(scenario())
-    assert all(isinstance(result, RuntimeError) for result in results)  # they shared the failing batch
-    assert later == [["B"], ["C"]] and calls[0] == ["a", "boom"]
+    (good, boom, short), later, batcher = asyncio.run(scenario())
+    assert good == [["A"]] and isinstance(boom, RuntimeError) and "kernel failed" in str(boom)
+    assert isinstance(short, RuntimeError) and "0 outputs for 1 inputs" in str(short)
+    assert calls[0] == ["a", "boom", "short"] and ["a"] in calls[1:]  # together first, then alone
+    assert later == [["B"], ["C"]] and batcher.queued_inputs == 0 and not batcher.alive
+
+
+def test_stopping_fails_the_requests_still_waiting_instead_of_decoding_them():
+    started, release = threading.Event(), threading.Event()
+
+    def decode(inputs, key):
+        started.set()
+        release.wait(10)
+        return [[item] for item in inputs]
+
+    async def scenario():
+        batcher = DynamicBatcher(decode, max_batch=1, max_wait=0, max_queue=100)
+        first = asyncio.ensure_future(batcher.submit(["x"], "k"))
+        second = asyncio.ensure_future(batcher.submit(["y"], "k"))
+        await asyncio.to_thread(started.wait, 10)
+        stopping = asyncio.ensure_future(asyncio.to_thread(batcher.stop))
+        await asyncio.sleep(0.2)
+        release.set()
+        await stopping
+        return await asyncio.gather(first, second, return_exceptions=True), batcher
+
+    (first, second), batcher = asyncio.run(scenario())
+    assert first == [["x"]]  # the batch being decoded finishes
+    assert isinstance(second, Stopped) and batcher.queued_inputs == 0
+
+
+def test_a_loopback_server_answers_loopback_host_names_only(served):
+    with TestClient(create_app(served[:1], allowed_hosts=["localhost", "127.0.0.1"]), base_url="http://127.0.0.1") as local:
+        assert local.get("/health").status_code == 200
+        assert local.get("/health", headers={"host": "evil.example"}).status_code == 400  # DNS rebinding
 
 
 def test_the_batcher_groups_by_settings_caps_batches_and_splits_large_requests():

@@ -41,10 +41,11 @@ def test_typing_a_sentence_shows_its_translation_n_best_and_alignment_heatmap(pa
     section.locator("button[type=submit]").click()
     section.locator("table.alignment td").first.wait_for(timeout=30_000)
     expected = httpx.post(f"{page_server}/v1/translate", json={"text": ["a b c d"], "n_best": 3, "attention": True}).json()
-    best = expected["results"][0]["translations"]
-    assert section.locator("ol.nbest li .text").all_text_contents() == [t["text"] for t in best]
-    assert section.locator("table.alignment thead th").count() == 1 + len(expected["results"][0]["source_tokens"])
-    assert section.locator("table.alignment tbody tr").count() == len(best[0]["target_tokens"])
+    outputs, attention = expected["results"][0]["outputs"], expected["results"][0]["attention"]
+    assert section.locator("ol.nbest li .text").all_text_contents() == [t["text"] for t in outputs]
+    assert section.locator("table.alignment thead th").count() == 1 + len(attention["input_tokens"])
+    assert section.locator("table.alignment tbody tr").count() == len(attention["output_tokens"])
+    assert section.locator("button[type=submit]").text_content() == "Translate"  # the endpoint's verb
     shades = section.locator("table.alignment td").evaluate_all("cells => cells.map(c => c.style.background)")
     assert len(set(shades)) > 1  # the cells are shaded by their weights
     assert "translation" in section.locator("details.card").text_content()  # the model card
@@ -59,12 +60,13 @@ def test_choosing_an_image_shows_its_caption_and_a_word_shows_its_attention(page
     with picture.open("rb") as handle:
         expected = httpx.post(f"{page_server}/v1/caption", files=[("images", ("shape.png", handle.read(), "image/png"))],
                               data={"n_best": "3", "attention": "true"}).json()["results"][0]
-    assert section.locator(".word").all_text_contents() == expected["captions"][0]["words"]
-    assert section.locator("ol.nbest li .text").all_text_contents() == [c["text"] for c in expected["captions"]]
+    words = expected["attention"]["output_tokens"]
+    assert section.locator(".word").all_text_contents() == words
+    assert section.locator("ol.nbest li .text").all_text_contents() == [c["text"] for c in expected["outputs"]]
     section.locator(".word").nth(0).hover()
     canvas = section.locator("canvas")
-    assert canvas.get_attribute("data-word") == expected["captions"][0]["words"][0]
+    assert canvas.get_attribute("data-word") == words[0]
     alphas = canvas.evaluate("c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)"
                              ".filter((_, i) => i % 4 === 3)")
-    rows, columns = expected["grid"]
+    rows, columns = expected["attention"]["grid"]
     assert len(alphas) == rows * columns and len(set(alphas)) > 1  # the word's weights darken the picture unevenly

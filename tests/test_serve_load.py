@@ -49,7 +49,7 @@ def test_32_concurrent_clients_get_no_errors_and_the_offline_outputs(server, off
                     failures.append((response.status_code, response.text))
                     continue
                 answered.append(sentence)
-                if response.json()["results"][0]["translations"][0]["text"] != offline[sentence]:
+                if response.json()["results"][0]["outputs"][0]["text"] != offline[sentence]:
                     wrong.append(sentence)
 
     threads = [threading.Thread(target=client, args=(number,)) for number in range(CLIENTS)]
@@ -84,7 +84,7 @@ def test_a_client_that_disconnects_mid_request_does_not_break_the_others(server,
         thread.join()
     assert [response.status_code for response in results] == [200] * 4
     expected = [offline[sentence] for sentence in POOL[8:16]]
-    assert all([r["translations"][0]["text"] for r in response.json()["results"]] == expected for response in results)
+    assert all([r["outputs"][0]["text"] for r in response.json()["results"]] == expected for response in results)
     assert httpx.get(f"{server}/health").json()["status"] == "ok"
 
 
@@ -112,7 +112,7 @@ def test_sigterm_finishes_the_requests_in_flight_then_exits(two_checkpoints, off
         assert process.wait(timeout=60) == -signal.SIGTERM
         assert "Traceback" not in running.stderr()
     assert all(isinstance(result, httpx.Response) and result.status_code == 200 for result in results), results
-    assert sorted(r.json()["results"][0]["translations"][0]["text"] for r in results) == sorted(offline[s] for s in POOL[:6])
+    assert sorted(r.json()["results"][0]["outputs"][0]["text"] for r in results) == sorted(offline[s] for s in POOL[:6])
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/health")
 

@@ -6,24 +6,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import nn
 
 from captra.common.decoding.settings import Hypothesis, SearchConfig
-from captra.common.serve.endpoint import Endpoint, RequestError, Upload, check_input_count, requested_search, tokens
+from captra.common.serve.endpoint import (Endpoint, RequestError, SearchOptions, Upload, check_input_count, result,
+                                          tokens)
 from captra.common.serve.limits import Limits
 from captra.translation.translate import MAX_SOURCE_TOKENS, decode_sources
 
 
-class TranslateRequest(BaseModel):
-    """Sentences to translate and how."""
+class TranslateRequest(SearchOptions):
+    """Sentences to translate and how (attention: the alignment, target x source tokens)."""
 
-    model_config = ConfigDict(extra="forbid")
-    text: list[str] = Field(min_length=1, description="the sentences, raw text (one per item, as `captra translate` reads lines)")
-    beam: int | None = Field(None, description="beam size (default: the checkpoint's); 1 = greedy")
-    n_best: int = Field(1, description="translations per sentence, best first")
-    attention: bool = Field(False, description="add each translation's alignment: attention weights (target x source "
-                                               "tokens) with both token lists")
+    text: list[str] = Field(min_length=1, description="the sentences, raw text, one per item (as `captra translate` "
+                                                      "reads lines: an item may not contain a line break)")
 
 
 @dataclass(frozen=True)
@@ -44,6 +41,8 @@ def prepare(module: nn.Module, request: TranslateRequest, uploads: list[Upload],
                                "(--max-text-chars)", 413)
         if not text.strip():
             raise RequestError(f"text[{index}] is empty")
+        if "\n" in text or "\r" in text:
+            raise RequestError(f"text[{index}] contains a line break: send one sentence per item")
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as bad:
@@ -55,33 +54,20 @@ def prepare(module: nn.Module, request: TranslateRequest, uploads: list[Upload],
     return sources
 
 
-def search(module: nn.Module, request: TranslateRequest, limits: Limits) -> tuple[SearchConfig, bool]:
-    if request.attention and module.decoder.attention is None:
-        raise RequestError("this model has no attention (seq2seq without attention), so it has no alignment to return")
-    return requested_search(module, request.beam, request.n_best, limits), request.attention
-
-
 def decode(module: nn.Module, sources: list[Source], config: SearchConfig, keep_attention: bool,
            device: torch.device) -> list[list[Hypothesis]]:
     return decode_sources(module, [source.ids for source in sources], config, device, keep_attention)
 
 
 def respond(module: nn.Module, source: Source, nbest: list[Hypothesis], request: TranslateRequest) -> dict[str, Any]:
-    """{"text", "truncated", "translations": [{"text", "score"[, "target_tokens", "attention"]}][, "source_tokens"]}"""
-    translations = []
-    for hypothesis in nbest:
-        translation: dict[str, Any] = {"text": module.to_text(hypothesis), "score": hypothesis.score}
-        if request.attention and hypothesis.attention is not None:
-            translation["target_tokens"] = tokens(module.texts["tgt"].vocab, hypothesis.tokens)
-            translation["attention"] = hypothesis.attention.float().cpu().round(decimals=4).tolist()  # (T, S)
-        translations.append(translation)
-    result: dict[str, Any] = {"text": source.text, "truncated": source.truncated, "translations": translations}
-    if request.attention:
-        result["source_tokens"] = tokens(module.texts["src"].vocab, source.ids)
-    return result
+    """`result` with "truncated" (the sentence was cut to MAX_SOURCE_TOKENS tokens, as `captra translate` cuts it)
+    and the attention's columns as "input_tokens"."""
+    context = {"input_tokens": tokens(module.texts["src"].vocab, source.ids)}
+    return result(module, source.text, nbest, request, context, truncated=source.truncated)
 
 
 ENDPOINT = Endpoint(
-    route="translate", summary="translate sentences (beam search; n-best, scores and alignments on request)",
-    input_kind="text", request_model=TranslateRequest, prepare=prepare, search=search, decode=decode, respond=respond,
+    route="translate", summary="translate sentences (beam search; n-best, scores and the alignment on request)",
+    verb="Translate", input_kind="text", request_model=TranslateRequest, prepare=prepare, decode=decode,
+    respond=respond,
 )

@@ -18,14 +18,19 @@ import torch
 from torch import nn
 from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
 
-QUANTISED_TYPES = (nn.Linear, nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell, nn.RNNCell)
+# The layer kinds quantised, in groups (benchmarks/int8_decoding.py --by-layer times each group alone).
+LAYER_GROUPS: dict[str, tuple[type[nn.Module], ...]] = {
+    "linear": (nn.Linear,), "recurrent_layers": (nn.LSTM, nn.GRU), "recurrent_cells": (nn.LSTMCell, nn.GRUCell, nn.RNNCell),
+}
+QUANTISED_TYPES = tuple(kind for kinds in LAYER_GROUPS.values() for kind in kinds)
 
 
-def quantize_int8(module: nn.Module) -> nn.Module:
-    """An int8 copy of `module` (in eval mode, for CPU inference); `module` itself is left as it was."""
+def quantize_int8(module: nn.Module, types: tuple[type[nn.Module], ...] = QUANTISED_TYPES) -> nn.Module:
+    """An int8 copy of `module` (in eval mode, for CPU inference) with its layers of `types` quantised; `module`
+    itself is left as it was."""
     keep_float = {id(layer) for owner in module.modules() if hasattr(owner, "float_layers") for layer in owner.float_layers()}
     names = {name: default_dynamic_qconfig for name, layer in module.named_modules()
-             if isinstance(layer, QUANTISED_TYPES) and id(layer) not in keep_float}
+             if isinstance(layer, types) and id(layer) not in keep_float}
     with warnings.catch_warnings():  # the deprecation notices of torch.ao and of quantised tensors
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", DeprecationWarning)

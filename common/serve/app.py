@@ -3,6 +3,7 @@ and the web page, behind a body limit, an optional API key and errors that are a
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from contextlib import asynccontextmanager
@@ -19,11 +20,12 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import captra
 from captra.common.serve.batcher import DynamicBatcher, QueueFull, Stopped
-from captra.common.serve.endpoint import RequestError, Upload
+from captra.common.serve.endpoint import RequestError, Upload, search_settings
 from captra.common.serve.limits import Batching, Limits
 from captra.common.serve.metrics import MetricsMiddleware, ServerMetrics
 from captra.common.serve.models import ServedModel
@@ -76,12 +78,17 @@ class BodyLimit:
 
 
 def create_app(models: list[ServedModel], limits: Limits = Limits(), batching: Batching = Batching(),
-               api_key: str | None = None) -> FastAPI:
-    """The application serving `models` (several of one route: chosen by `?model=NAME`, the first by default)."""
+               api_key: str | None = None, allowed_hosts: list[str] | None = None) -> FastAPI:
+    """The application serving `models` (several of one route: chosen by `?model=NAME`, the first by default).
+    `allowed_hosts`: the Host headers answered (the others get 400), e.g. the loopback names for a server bound to
+    loopback, so that a web page elsewhere cannot reach it by DNS rebinding; None: any."""
     if not models:
         raise ValueError("nothing to serve: give at least one checkpoint")
     if len({model.name for model in models}) < len(models):
         raise ValueError(f"two served models share a name: {[model.name for model in models]}")
+    for model in models:
+        if model.endpoint != models[[m.endpoint.route for m in models].index(model.endpoint.route)].endpoint:
+            raise ValueError(f"two tasks declare the route /{API_VERSION}/{model.endpoint.route}: serve one of them")
     metrics = ServerMetrics()
     batchers: dict[str, DynamicBatcher] = {}
     routes: dict[str, list[ServedModel]] = {}
@@ -97,7 +104,7 @@ def create_app(models: list[ServedModel], limits: Limits = Limits(), batching: B
         metrics.queue_depth.set_function(lambda: sum(batcher.queued_inputs for batcher in batchers.values()))
         yield
         for batcher in batchers.values():  # uvicorn has let the requests in flight finish; end the workers
-            batcher.stop()
+            await asyncio.to_thread(batcher.stop)
 
     app = FastAPI(title="captra", version=captra.__version__, lifespan=lifespan,
                   description="Recurrent sequence models served: " + ", ".join(f"`POST /{API_VERSION}/{route}`" for route in routes)
@@ -133,9 +140,12 @@ def create_app(models: list[ServedModel], limits: Limits = Limits(), batching: B
 
     app.mount("/page", StaticFiles(directory=PAGE), name="page")
 
-    @app.get("/health", summary="liveness: the server answers and its models are loaded")
-    async def health() -> dict[str, Any]:
-        return {"status": "ok", "models": [model.name for model in models]}
+    @app.get("/health", summary="liveness: the server answers and every model's decoding worker runs (503 if not)")
+    async def health() -> JSONResponse:
+        stopped = [name for name, batcher in batchers.items() if not batcher.alive]
+        if stopped:
+            return JSONResponse({"status": "unavailable", "models": [m.name for m in models], "stopped": stopped}, 503)
+        return JSONResponse({"status": "ok", "models": [model.name for model in models]})
 
     @app.get(f"/{API_VERSION}/models", summary="the served models: task, route, checkpoints, vocabularies, search "
              "settings, provenance", dependencies=[Security(authorise)])
@@ -150,6 +160,8 @@ def create_app(models: list[ServedModel], limits: Limits = Limits(), batching: B
     for route, served in routes.items():
         add_route(app, route, served, limits, batchers, authorise)
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    if allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
     app.add_middleware(MetricsMiddleware, metrics=metrics, paths={f"/{API_VERSION}/{route}" for route in routes})
     return app
 
@@ -173,7 +185,7 @@ def add_route(app: FastAPI, route: str, served: list[ServedModel], limits: Limit
         try:
             options, uploads = await read_request(request, endpoint.request_model, endpoint.upload_field, limits)
             inputs = await run_in_threadpool(endpoint.prepare, chosen.module, options, uploads, limits)
-            config, keep_attention = endpoint.search(chosen.module, options, limits)
+            config, keep_attention = search_settings(chosen.module, options, limits)
         except RequestError as refused:
             return error(refused.status, str(refused))
         try:
@@ -184,12 +196,20 @@ def add_route(app: FastAPI, route: str, served: list[ServedModel], limits: Limit
             return error(503, str(stopped), {"Retry-After": "5"})
         except Exception as failure:  # noqa: BLE001 - a failed batch fails its requests, the server goes on
             return error(500, f"decoding failed: {type(failure).__name__}: {failure}")
-        results = [endpoint.respond(chosen.module, item, nbest, options) for item, nbest in zip(inputs, nbests)]
-        return JSONResponse({"model": chosen.name, "results": results})
+        return await run_in_threadpool(render, chosen, inputs, nbests, options)
 
     answer.__name__ = route
     app.post(f"/{API_VERSION}/{route}", summary=endpoint.summary, dependencies=[Security(authorise)],
              openapi_extra={"requestBody": {"required": True, "content": content}})(answer)
+
+
+def render(model: ServedModel, inputs: list[Any], nbests: list[list[Any]], options: Any) -> JSONResponse:
+    """The answer to a decoded request (in a worker thread: results with attention can be large)."""
+    results = [model.endpoint.respond(model.module, item, nbest, options) for item, nbest in zip(inputs, nbests)]
+    try:
+        return JSONResponse({"model": model.name, "results": results})
+    except ValueError as unserialisable:  # e.g. a NaN a task's respond let through
+        return error(500, f"the answer could not be written as JSON: {unserialisable}")
 
 
 async def read_request(request: Request, model: Any, upload_field: str | None, limits: Limits) -> tuple[Any, list[Upload]]:
@@ -200,33 +220,45 @@ async def read_request(request: Request, model: Any, upload_field: str | None, l
         try:
             form = await request.form(max_files=limits.max_inputs, max_fields=32)
         except StarletteHTTPException as refused:  # too many files or fields, or a malformed body
-            raise RequestError(f"malformed multipart body: {refused.detail}", refused.status_code) from refused
-        fields: dict[str, Any] = {}
-        for key, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                uploads.append(Upload(key, value.filename or f"{key}[{len(uploads)}]", await value.read()))
-            else:
-                fields[key] = value
+            status = 413 if "Too many files" in str(refused.detail) else refused.status_code
+            hint = f" (at most {limits.max_inputs} files: --max-inputs)" if status == 413 else ""
+            raise RequestError(f"multipart body refused: {refused.detail}{hint}", status) from refused
+        try:
+            fields: dict[str, Any] = {}
+            for key, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    uploads.append(Upload(key, value.filename or f"{key}[{len(uploads)}]", await value.read()))
+                else:
+                    fields[key] = value
+        finally:
+            await form.close()
         unexpected = sorted({upload.field for upload in uploads} - {upload_field})
         if unexpected:
             raise RequestError(f"files are accepted in the form field {upload_field!r} only (got {', '.join(unexpected)})")
-    elif kind in ("application/json", ""):
-        body = await request.body()
-        try:
-            fields = json.loads(body)
-        except UnicodeDecodeError as bad:
-            raise RequestError(f"the body is not UTF-8 (byte {bad.start}: {bad.reason})", 400) from bad
-        except json.JSONDecodeError as bad:
-            raise RequestError(f"the body is not valid JSON: {bad.msg} at line {bad.lineno} column {bad.colno}", 400) from bad
-        if not isinstance(fields, dict):
-            raise RequestError(f"the body must be a JSON object, not {type(fields).__name__}")
+    elif kind == "application/json":
+        fields = await run_in_threadpool(parse_json, await request.body())
     else:
         accepted = "application/json" + (" or multipart/form-data" if upload_field else "")
-        raise RequestError(f"unsupported content type {kind!r}; send {accepted}", 415)
+        raise RequestError(f"unsupported content type {kind or '(none)'!r}; send {accepted}", 415)
     try:
         return model.model_validate(fields), uploads
     except ValidationError as invalid:
         raise RequestError(describe_validation(invalid.errors())) from invalid
+
+
+def parse_json(body: bytes) -> dict[str, Any]:
+    """A request body that must be a UTF-8 JSON object."""
+    try:
+        fields = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as bad:
+        raise RequestError(f"the body is not UTF-8 (byte {bad.start}: {bad.reason})", 400) from bad
+    except json.JSONDecodeError as bad:
+        raise RequestError(f"the body is not valid JSON: {bad.msg} at line {bad.lineno} column {bad.colno}", 400) from bad
+    except (RecursionError, ValueError) as bad:  # nested too deeply, or a number too long to convert
+        raise RequestError(f"the body is not JSON this server reads: {type(bad).__name__}: {bad}", 400) from bad
+    if not isinstance(fields, dict):
+        raise RequestError(f"the body must be a JSON object, not {type(fields).__name__}")
+    return fields
 
 
 def describe_validation(errors: Any) -> str:

@@ -5,7 +5,8 @@ for more, and decodes every waiting input that shares its search settings, `max_
 request larger than that spans batches; requests with other settings wait for the next round, in arrival order).
 The endpoint's decode is batch-invariant, so every answer equals offline decoding of the same inputs. The queue
 holds at most `max_queue` inputs: a request beyond that is refused at once (`QueueFull`, 503). A client that goes
-away does not disturb the batch it was in: its answer is dropped. A failed batch fails its requests only.
+away does not disturb the batch it was in: its answer is dropped. A batch that fails is decoded again request by
+request, so that only a request that fails alone gets the error.
 """
 
 from __future__ import annotations
@@ -41,15 +42,14 @@ class _Request:
     future: asyncio.Future
     arrived: float = field(default_factory=time.monotonic)
     results: list[list[Hypothesis]] = field(default_factory=list)
+    in_batch: bool = False  # a share of its inputs is being decoded
 
 
 class DynamicBatcher:
-    """Batches the requests for one model (see the module's docstring); `batch_sizes` records every batch's size."""
+    """Batches the requests for one model (see the module's docstring)."""
 
     def __init__(self, decode: DecodeFunction, max_batch: int, max_wait: float, max_queue: int,
                  on_batch: Callable[[int], None] | None = None) -> None:
-        if max_batch < 1 or max_wait < 0 or max_queue < 1:
-            raise ValueError("max_batch and max_queue must be at least 1 and max_wait at least 0")
         self.decode, self.max_batch, self.max_wait, self.max_queue = decode, max_batch, max_wait, max_queue
         self.on_batch = on_batch
         self._waiting: deque[_Request] = deque()
@@ -64,13 +64,18 @@ class DynamicBatcher:
         """Inputs waiting for a batch (the queue depth; those being decoded are not counted)."""
         return self._queued_inputs
 
+    @property
+    def alive(self) -> bool:
+        """Whether the worker thread runs (and takes requests)."""
+        return self._thread.is_alive() and not self._stopping
+
     async def submit(self, inputs: list[Any], key: Hashable) -> list[list[Hypothesis]]:
         """Decode `inputs` (settings `key`) with whatever else is waiting; an n-best list per input, in order."""
         loop = asyncio.get_running_loop()
         request = _Request(list(inputs), key, loop, loop.create_future())
         with self._condition:
-            if self._stopping:
-                raise Stopped("the server is shutting down")
+            if not self.alive:
+                raise Stopped("the server is shutting down" if self._stopping else "the decoding worker has stopped")
             if self._queued_inputs + len(inputs) > self.max_queue:
                 raise QueueFull(f"{self._queued_inputs} inputs are waiting (at most {self.max_queue})")
             self._waiting.append(request)
@@ -78,12 +83,15 @@ class DynamicBatcher:
             self._condition.notify()
         return await request.future
 
-    def stop(self) -> None:
-        """Finish every request already waiting, then end the worker thread."""
+    def stop(self, timeout: float = 60.0) -> None:
+        """Take no more requests, fail those still waiting (the server calls this once the requests in flight have
+        been answered or given up), and let the worker finish its batch (up to `timeout` seconds)."""
         with self._condition:
             self._stopping = True
+            for request in [r for r in self._waiting if not r.in_batch]:
+                self._finish(request, Stopped("the server shut down before this request was decoded"))
             self._condition.notify()
-        self._thread.join()
+        self._thread.join(timeout)
 
     # --- the worker thread --------------------------------------------------------------------
     def _work(self) -> None:
@@ -93,7 +101,7 @@ class DynamicBatcher:
 
     def _next_batch(self) -> tuple[list[tuple[_Request, int, int]], Hashable] | None:
         """The next batch: (request, first input, end) slices of requests with the oldest request's key, up to
-        `max_batch` inputs, gathered for at most `max_wait` after the oldest arrived; None once stopped and empty."""
+        `max_batch` inputs, gathered for at most `max_wait` after the oldest arrived; None once stopped."""
         with self._condition:
             while not self._waiting:
                 if self._stopping:
@@ -105,6 +113,8 @@ class DynamicBatcher:
                 if left <= 0:
                     break
                 self._condition.wait(left)
+            if not self._waiting:  # stop() failed them meanwhile
+                return None if self._stopping else ([], None)
             key, size, slices = self._waiting[0].key, 0, []
             for request in list(self._waiting):
                 if request.key != key or size == self.max_batch:
@@ -112,6 +122,7 @@ class DynamicBatcher:
                 start = len(request.results)
                 end = min(len(request.inputs), start + self.max_batch - size)
                 slices.append((request, start, end))
+                request.in_batch = True
                 size += end - start
             self._queued_inputs -= size
             return slices, key
@@ -119,29 +130,55 @@ class DynamicBatcher:
     def _waiting_for(self, key: Hashable) -> int:
         return sum(len(request.inputs) - len(request.results) for request in self._waiting if request.key == key)
 
+    def _decode(self, inputs: list[Any], key: Hashable) -> list[list[Hypothesis]]:
+        outputs = self.decode(inputs, key)
+        if not isinstance(outputs, list) or len(outputs) != len(inputs):
+            raise RuntimeError(f"the model's decode gave {len(outputs) if isinstance(outputs, list) else type(outputs).__name__} "
+                               f"outputs for {len(inputs)} inputs")
+        return outputs
+
     def _run(self, slices: list[tuple[_Request, int, int]], key: Hashable) -> None:
+        """Decode a batch; if it fails, decode each request's share alone, so that only a failing request fails."""
+        if not slices:
+            return
         inputs = [item for request, start, end in slices for item in request.inputs[start:end]]
         try:
-            outputs = self.decode(inputs, key)
-            error = None
-        except Exception as failure:  # noqa: BLE001 - the batch's requests get it; the server goes on
-            outputs, error = [], failure
-        if self.on_batch is not None:
-            self.on_batch(len(inputs))
-        offset = 0
-        with self._condition:
+            outputs = self._decode(inputs, key)
+            shares = []
             for request, start, end in slices:
-                done = error is not None or end == len(request.inputs)
-                if error is None:
-                    request.results.extend(outputs[offset : offset + end - start])
-                offset += end - start
-                if done:
-                    self._waiting.remove(request)
-                    self._queued_inputs -= len(request.inputs) - end  # inputs of a failed request not yet taken
-                    try:
-                        request.loop.call_soon_threadsafe(_settle, request.future, request.results, error)
-                    except RuntimeError:  # its event loop has closed: nobody is waiting for the answer
-                        pass
+                shares.append((request, end, outputs[: end - start], None))
+                outputs = outputs[end - start :]
+        except Exception as failure:  # noqa: BLE001 - the server goes on; the failing request gets the error
+            shares = [(slices[0][0], slices[0][2], [], failure)] if len(slices) == 1 else [
+                self._alone(request, start, end, key) for request, start, end in slices]
+        try:
+            if self.on_batch is not None:
+                self.on_batch(len(inputs))
+        except Exception:  # noqa: BLE001 - metrics must not stop decoding
+            pass
+        with self._condition:
+            for request, end, results, error in shares:
+                request.in_batch = False
+                if request in self._waiting:
+                    request.results.extend(results)
+                    if error is not None or end == len(request.inputs):
+                        self._finish(request, error, untaken=len(request.inputs) - end if error is not None else 0)
+
+    def _alone(self, request: _Request, start: int, end: int, key: Hashable) -> tuple[_Request, int, list, Exception | None]:
+        try:
+            return request, end, self._decode(request.inputs[start:end], key), None
+        except Exception as failure:  # noqa: BLE001
+            return request, end, [], failure
+
+    def _finish(self, request: _Request, error: Exception | None, untaken: int | None = None) -> None:
+        """Answer `request` (holding the lock): remove it from the queue and settle its future in its event loop.
+        `untaken`: its inputs still counted as waiting (None: all not yet decoded)."""
+        self._waiting.remove(request)
+        self._queued_inputs -= len(request.inputs) - len(request.results) if untaken is None else untaken
+        try:
+            request.loop.call_soon_threadsafe(_settle, request.future, request.results, error)
+        except RuntimeError:  # its event loop has closed: nobody is waiting for the answer
+            pass
 
 
 def _settle(future: asyncio.Future, results: list[list[Hypothesis]], error: Exception | None) -> None:

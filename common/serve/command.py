@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     batching = Batching(args.max_batch, args.max_wait_ms)
     device = resolve_device(args.device)
     models = [load_served(name, paths, device, args.int8) for name, paths in named_checkpoints(args)]
-    app = create_app(models, limits, batching, api_key)
+    loopback = ["localhost", "127.0.0.1", "::1", "[::1]"] if is_loopback(args.host) else None
+    app = create_app(models, limits, batching, api_key, allowed_hosts=loopback)
     for model in models:
         print(f"captra serve: {model.name}: {model.task.name} ({', '.join(model.card['checkpoints'])}) on "
               f"POST {model.card['route']}", file=sys.stderr)

@@ -17,8 +17,8 @@ class Limits:
         max_image_pixels: width x height of one image, checked from its header before it is decoded (so a
             decompression bomb, a small file of a huge picture, is never decoded).
         max_beam: the largest beam size (and n-best) a request may ask for.
-        max_queue: inputs waiting for the model, over all clients; a request that would exceed it gets 503 with
-            Retry-After instead of a queue that grows without bound.
+        max_queue: inputs waiting for a model (each served model has its queue), over all clients; a request that
+            would exceed it gets 503 with Retry-After instead of a queue that grows without bound.
     """
 
     max_body_bytes: int = 16 * 2**20
@@ -32,6 +32,9 @@ class Limits:
         for name, value in vars(self).items():
             if value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
+        if self.max_queue < self.max_inputs:
+            raise ValueError(f"--max-queue ({self.max_queue}) must be at least --max-inputs ({self.max_inputs}), or a "
+                             "request of the largest size allowed would never be taken")
 
 
 @dataclass(frozen=True)

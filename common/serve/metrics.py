@@ -39,7 +39,7 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         route = scope["path"] if scope["path"] in self.paths else "other"
-        started, status = time.perf_counter(), 500
+        started, status = time.perf_counter(), 499  # 499 (nginx's "client closed the request"): nothing was answered
 
         async def observed(message: Message) -> None:
             nonlocal status
@@ -49,8 +49,11 @@ class MetricsMiddleware:
 
         try:
             await self.app(scope, receive, observed)
+        except BaseException:
+            status = 500 if status == 499 else status
+            raise
         finally:
             self.metrics.requests.labels(route, str(status)).inc()
-            if status >= 400:
+            if status >= 400 and status != 499:
                 self.metrics.errors.labels(route).inc()
             self.metrics.latency.labels(route).observe(time.perf_counter() - started)

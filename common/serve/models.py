@@ -61,6 +61,9 @@ def model_card(name: str, task: Task, paths: list[str], first: dict[str, Any], m
     assert endpoint is not None
     return {
         "name": name, "task": task.name, "route": f"/v1/{endpoint.route}", "input": endpoint.input_kind,
+        "verb": endpoint.verb,
+        # int8 scales each layer's input over the whole batch, so an input's output can depend on its batch-mates
+        "batch_invariant": not int8,
         "checkpoints": [Path(path).name for path in paths], "ensemble": len(paths) > 1,
         "training_steps": int(first.get("global_step", 0)), "epoch": int(first.get("epoch", 0)),
         "attention": module.decoder.attention is not None,

@@ -48,24 +48,24 @@ function options(form, model) {
   return chosen;
 }
 
-function nbestList(items) {
+function nbestList(outputs) {
   const list = element("ol", { class: "nbest" });
-  for (const item of items) {
-    list.append(element("li", {}, element("span", { class: "text" }, item.text),
-                        element("span", { class: "score" }, item.score.toFixed(3))));
+  for (const output of outputs) {
+    const score = output.score === null ? "" : output.score.toFixed(3);
+    list.append(element("li", {}, element("span", { class: "text" }, output.text), element("span", { class: "score" }, score)));
   }
   return list;
 }
 
-// Translation: the alignment matrix as a table, target tokens down, source tokens across.
-function alignmentTable(sourceTokens, translation) {
+// Attention over input tokens (e.g. an alignment): a table, output tokens down, input tokens across.
+function attentionTable(attention) {
   const table = element("table", { class: "alignment" });
   const head = element("tr", {}, element("th"));
-  for (const token of sourceTokens) head.append(element("th", {}, token));
+  for (const token of attention.input_tokens) head.append(element("th", {}, token));
   table.append(element("thead", {}, head));
   const body = element("tbody");
-  translation.attention.forEach((weights, row) => {
-    const line = element("tr", {}, element("th", {}, translation.target_tokens[row]));
+  attention.weights.forEach((weights, row) => {
+    const line = element("tr", {}, element("th", {}, attention.output_tokens[row]));
     for (const weight of weights) {
       line.append(element("td", { title: weight.toFixed(3), style: `background: rgba(34, 85, 204, ${weight})` }));
     }
@@ -75,31 +75,43 @@ function alignmentTable(sourceTokens, translation) {
   return table;
 }
 
+// Only the answer to a panel's latest request is shown (an older, slower one is dropped).
+function latest(panel) {
+  panel.asked = (panel.asked || 0) + 1;
+  const mine = panel.asked;
+  return () => mine === panel.asked;
+}
+
+async function ask(model, results, body, headers = {}) {
+  const current = latest(results);
+  results.replaceChildren(element("p", {}, model.verb + "\u2026"));
+  try {
+    const answer = await call(`${model.route}?model=${encodeURIComponent(model.name)}`, { method: "POST", headers, body });
+    return current() ? answer : null;
+  } catch (failure) {
+    if (current()) results.replaceChildren(element("p", { class: "error" }, failure.message));
+    return null;
+  }
+}
+
 function textPanel(section, model) {
   const panel = document.getElementById("text-panel").content.cloneNode(true);
   const form = panel.querySelector("form"), results = panel.querySelector(".results");
+  form.querySelector("button").textContent = model.verb;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const text = form.elements.text.value.split("\n").filter((line) => line.trim());
-    results.replaceChildren(element("p", {}, "Translating\u2026"));
-    try {
-      const answer = await call(`${model.route}?model=${encodeURIComponent(model.name)}`, {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text, ...options(form, model) }),
-      });
-      results.replaceChildren(...answer.results.map((result) => {
-        const best = result.translations[0];
-        return element("div", { class: "result" }, element("p", {}, element("b", {}, result.text)),
-                       nbestList(result.translations),
-                       best.attention ? alignmentTable(result.source_tokens, best) : "");
-      }));
-    } catch (failure) {
-      results.replaceChildren(element("p", { class: "error" }, failure.message));
-    }
+    const answer = await ask(model, results, JSON.stringify({ text, ...options(form, model) }),
+                             { "Content-Type": "application/json" });
+    if (!answer) return;
+    results.replaceChildren(...answer.results.map((result) => element("div", { class: "result" },
+      element("p", {}, element("b", {}, result.input)), nbestList(result.outputs),
+      result.attention ? attentionTable(result.attention) : "")));
   });
   section.append(panel);
 }
 
-// Captioning: the picture with a canvas over it; hovering or clicking a word darkens where it did not look.
+// Attention over an image's region grid: a canvas over the picture darkens where the word did not look.
 function drawAttention(canvas, grid, weights) {
   const [rows, columns] = grid;
   canvas.width = columns;
@@ -113,65 +125,66 @@ function drawAttention(canvas, grid, weights) {
   });
 }
 
-function captionResult(result, imageUrl) {
-  const picture = element("div", { class: "picture" }, element("img", { src: imageUrl, alt: result.name }),
+function imageResult(result, imageUrl) {
+  const picture = element("div", { class: "picture" }, element("img", { src: imageUrl, alt: result.input }),
                           element("canvas"));
   const canvas = picture.querySelector("canvas");
-  const best = result.captions[0];
+  const attention = result.attention;
   const words = element("p", { class: "words" });
-  (best.words || []).forEach((word, index) => {
+  (attention ? attention.output_tokens : []).forEach((word, index) => {
     const button = element("span", { class: "word", tabindex: "0" }, word);
     const show = () => {
       words.querySelectorAll(".word").forEach((other) => other.classList.remove("active"));
       button.classList.add("active");
       canvas.dataset.word = word;
-      drawAttention(canvas, result.grid, best.attention[index]);
+      drawAttention(canvas, attention.grid, attention.weights[index]);
     };
     button.addEventListener("mouseenter", show);
     button.addEventListener("click", show);
     words.append(button, " ");
   });
-  return element("div", { class: "result" }, picture, best.words ? words : element("p", {}, best.text),
-                 nbestList(result.captions));
+  return element("div", { class: "result" }, picture, attention ? words : element("p", {}, result.outputs[0].text),
+                 nbestList(result.outputs));
 }
 
 function imagePanel(section, model) {
   const panel = document.getElementById("image-panel").content.cloneNode(true);
   const form = panel.querySelector("form"), results = panel.querySelector(".results");
   const drop = panel.querySelector(".drop"), input = form.elements.image;
-  async function caption(file) {
+  let shown = null;
+  async function send(file) {
     const body = new FormData();
     body.append("images", file, file.name);
     for (const [name, value] of Object.entries(options(form, model))) body.append(name, String(value));
-    results.replaceChildren(element("p", {}, "Captioning\u2026"));
-    try {
-      const answer = await call(`${model.route}?model=${encodeURIComponent(model.name)}`, { method: "POST", body });
-      results.replaceChildren(captionResult(answer.results[0], URL.createObjectURL(file)));
-    } catch (failure) {
-      results.replaceChildren(element("p", { class: "error" }, failure.message));
-    }
+    const answer = await ask(model, results, body);
+    if (!answer) return;
+    if (shown) URL.revokeObjectURL(shown);
+    shown = URL.createObjectURL(file);
+    results.replaceChildren(imageResult(answer.results[0], shown));
   }
-  input.addEventListener("change", () => input.files.length && caption(input.files[0]));
+  input.addEventListener("change", () => input.files.length && send(input.files[0]));
   drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (event) => {
     event.preventDefault();
     drop.classList.remove("over");
-    if (event.dataTransfer.files.length) caption(event.dataTransfer.files[0]);
+    if (event.dataTransfer.files.length) send(event.dataTransfer.files[0]);
   });
   section.append(panel);
 }
 
 async function start() {
-  const status = document.getElementById("status");
+  const container = document.getElementById("models");
+  const status = element("p", { id: "status" }, "Loading the models\u2026");
+  container.replaceChildren(status);
   try {
     const { models } = await call("/v1/models");
     status.remove();
     for (const model of models) {
       const section = element("section", { class: "model", "data-model": model.name, "data-input": model.input },
                               element("h2", {}, `${model.name} \u2014 ${model.task}`), cardTable(model));
-      (model.input === "image" ? imagePanel : textPanel)(section, model);
-      document.getElementById("models").append(section);
+      (model.input === "image" ? imagePanel : textPanel)(section, model);  // the endpoint's input kind
+      container.append(section);
     }
   } catch (failure) {
     status.textContent = "The models could not be listed: " + failure.message;
@@ -181,7 +194,6 @@ async function start() {
 
 keyInput.addEventListener("change", () => {
   sessionStorage.setItem("captra-api-key", keyInput.value);
-  document.getElementById("models").replaceChildren(element("p", { id: "status" }, "Loading the models\u2026"));
   start();
 });
 start();
