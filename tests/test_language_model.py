@@ -249,7 +249,8 @@ def test_the_report_scores_int8_weights_and_refuses_data_of_another_vocabulary_o
                                                                                           monkeypatch):
     folder, cli = trained
     ckpt = cli.trainer.checkpoint_callback.best_model_path
-    code, err = report_exit(capsys, "--ckpt", ckpt, "--int8", "--device", "cpu", "--out", str(tmp_path / "int8"))
+    code, err = report_exit(capsys, "--ckpt", ckpt, "--int8", "force", "--device", "cpu", "--out",
+                            str(tmp_path / "int8"))
     assert code == 0, err  # int8 cells cannot take the fused kernel: teacher forcing runs them step by step
     scores = json.loads((tmp_path / "int8" / "metrics.json").read_text())["checkpoints"][0]["scores"]
     assert 0 < abs(scores["loss"] - float(cli.trainer.checkpoint_callback.best_model_score)) < 0.05

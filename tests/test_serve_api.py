@@ -33,7 +33,7 @@ KEY = "s3cret-key"
 @pytest.fixture(scope="module")
 def served(two_checkpoints, tiny_captioner):
     _, best = two_checkpoints
-    return [load_served("reverse", [str(best[0])], CPU, False), load_served("shapes", [str(tiny_captioner)], CPU, False)]
+    return [load_served("reverse", [str(best[0])], CPU, None), load_served("shapes", [str(tiny_captioner)], CPU, None)]
 
 
 @pytest.fixture(scope="module")

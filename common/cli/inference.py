@@ -4,13 +4,14 @@ decoding settings."""
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 
 import torch
 from torch import nn
 
 from captra.common.decoding.settings import SearchConfig
-from captra.common.decoding.int8 import check_int8_device, quantize_int8
+from captra.common.decoding.int8 import check_int8_device, choose_int8
 
 
 def resolve_device(name: str) -> torch.device:
@@ -34,13 +35,18 @@ def decoding_config(
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     """--device and --int8."""
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
-    parser.add_argument("--int8", action="store_true",
-                        help="CPU only: decode with int8 weights in the linear and recurrent layers (dynamic quantisation)")
+    parser.add_argument("--int8", nargs="?", const="auto", choices=("auto", "force"), default=None,
+                        help="CPU only: decode with int8 weights in the linear and recurrent layers (dynamic "
+                             "quantisation) if a quick measurement finds it faster on this CPU, else in fp32 with the "
+                             "reason; '--int8 force' quantises regardless")
 
 
-def place(module: nn.Module, device: torch.device, int8: bool) -> nn.Module:
-    """The module on `device`, or its int8-quantised copy (CPU only) with `int8`."""
+def place(module: nn.Module, device: torch.device, int8: str | None) -> nn.Module:
+    """The module on `device`; with `int8` ("auto": where it pays, "force"; CPU only) its int8-quantised copy, the
+    choice and its reason said in one line on stderr."""
     if int8:
         check_int8_device(device)
-        return quantize_int8(module)
+        choice = choose_int8(module, force=int8 == "force")
+        print(f"captra: {choice.reason}", file=sys.stderr)
+        return choice.module
     return module.to(device)

@@ -88,6 +88,7 @@ class AttentionDecoder(nn.Module):
         self.embedding = TokenEmbedding(vocab_size, config.embedding_size, config.dropout)
         self.attention = build_attention(config.attention, hidden, memory_size, config.attention_size)
         self.context_size = 0 if self.attention is None else memory_size
+        self.memory_size, self.summary_size = memory_size, summary_size  # what an encoder must hand it (D, D')
         self.gate = nn.Linear(hidden, 1) if config.context_gate and self.attention is not None else None
         cell_class = _CELLS[config.cell]
         self.cells = nn.ModuleList(

@@ -23,6 +23,7 @@ from captra.common.checkpoints.loading import CheckpointError, checkpoint_task, 
 from captra.common.checkpoints.file import module_hparams
 from captra.common.training.distributed import gather_by_id, join_process_group
 from captra.common.cli.inference import add_device_arguments, decoding_config, place, resolve_device
+from captra.common.decoding.int8 import uses_int8
 from captra.common.report import analysis, measured, plots
 from captra.common.report.metadata import configuration_block, distinct_names, provenance_block
 from captra.common.report.render import Block, write_report
@@ -145,7 +146,7 @@ def build_blocks(systems: list[dict[str, Any]], significance: dict[str, dict], a
                   ["training steps / epoch", *[f"{s['steps']} / {s['epoch']}" for s in systems]],
                   ["decoding", *[f"{s['config'].strategy}, beam {s['config'].beam_size}, length penalty "
                                  f"{s['config'].length_penalty}" for s in systems]]]
-    blocks += [Block("table", rows=meta_rows), provenance_block(device, args.int8)]
+    blocks += [Block("table", rows=meta_rows), provenance_block(device, any(uses_int8(s["module"]) for s in systems))]
 
     blocks.append(Block("h2", "Plots"))
     blocks.append(Block("img", "score_by_length.png",

@@ -22,6 +22,7 @@ import torch
 from captra.common.checkpoints.file import module_hparams, require_same_task_and_vocabularies
 from captra.common.checkpoints.loading import CheckpointError, checkpoint_task, module_from_checkpoint, read_checkpoint
 from captra.common.cli.inference import place, resolve_device
+from captra.common.decoding.int8 import uses_int8
 from captra.common.data.datamodule import SplitDataModule
 from captra.common.report.metadata import configuration_block, distinct_names, provenance_block
 from captra.common.report.render import Block, write_report
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace, first_raw: dict[str, Any] | None = None) -> in
     systems = [measure(Path(args.ckpt[0]), args, device, None, first_raw)]
     systems += [measure(Path(path), args, device, systems[0]["task"].name) for path in args.ckpt[1:]]
     distinct_names(systems)
-    blocks = build_blocks(systems, device, args.int8)
+    blocks = build_blocks(systems, device, any(uses_int8(s["module"]) for s in systems))
     args.out.mkdir(parents=True, exist_ok=True)
     metrics = {"task": systems[0]["task"].name, "split": systems[0]["split"],
                "checkpoints": [{"name": s["name"], "path": s["path"], "training_steps": s["steps"], "scores": s["scores"]}

@@ -15,6 +15,7 @@ import captra
 from captra.common.checkpoints.file import CheckpointError, read_checkpoint
 from captra.common.checkpoints.loading import checkpoint_task, load_ensemble
 from captra.common.cli.inference import place
+from captra.common.decoding.int8 import uses_int8
 from captra.common.decoding.settings import Hypothesis, SearchConfig
 from captra.common.provenance import cpu, git_commit
 from captra.common.serve.endpoint import Endpoint
@@ -43,14 +44,15 @@ class ServedModel:
         return self.endpoint.decode(self.module, inputs, config, keep_attention, self.device)
 
 
-def load_served(name: str, paths: list[str], device: torch.device, int8: bool) -> ServedModel:
+def load_served(name: str, paths: list[str], device: torch.device, int8: str | None) -> ServedModel:
     """The checkpoint `paths[0]` (with `paths[1:]`: their ensemble) ready to serve as `name`."""
     first = read_checkpoint(paths[0])
     task = checkpoint_task(paths[0], first)
     if task.endpoint is None:
         raise CheckpointError(f"{paths[0]}: the {task.name} task declares no endpoint, so it cannot be served")
     module = place(load_ensemble(paths, task=task.name, first=first), device, int8).eval()
-    return ServedModel(name, task, task.endpoint, module, device, model_card(name, task, paths, first, module, device, int8))
+    return ServedModel(name, task, task.endpoint, module, device,
+                       model_card(name, task, paths, first, module, device, uses_int8(module)))
 
 
 def model_card(name: str, task: Task, paths: list[str], first: dict[str, Any], module: nn.Module,
