@@ -76,9 +76,11 @@ def batch_totals(url: str, model: str) -> tuple[float, float]:
     return values.get(f'captra_batch_size_sum{{model="{model}"}}', 0.0), values.get(f'captra_batch_size_count{{model="{model}"}}', 0.0)
 
 
-def load(url: str, model: str, requests: list[Callable[[httpx.Client], httpx.Response]], expected: list[str],
-         read: Callable[[dict[str, Any]], str], clients: int) -> dict[str, Any]:
-    """`clients` clients sending `requests` (client i: requests i, i + clients, ...); their statistics."""
+def load(url: str, requests: list[Callable[[httpx.Client], httpx.Response]], expected: list[str] | None,
+         read: Callable[[Any], str], clients: int, model: str | None = None) -> dict[str, Any]:
+    """`clients` clients sending `requests` (client i: requests i, i + clients, ...); their statistics. `expected`:
+    the offline outputs to compare with (None: not compared); `model`: a captra model whose batch sizes to read
+    from /metrics (None: another server)."""
     latencies, errors, differ = [], [], 0
     lock = threading.Lock()
 
@@ -94,9 +96,9 @@ def load(url: str, model: str, requests: list[Callable[[httpx.Client], httpx.Res
                         errors.append(f"{response.status_code}: {response.text[:200]}")
                         continue
                     latencies.append(elapsed)
-                    differ += read(response.json()) != expected[index]
+                    differ += expected is not None and read(response.json()) != expected[index]
 
-    inputs_before, batches_before = batch_totals(url, model)
+    inputs_before, batches_before = batch_totals(url, model) if model else (0.0, 0.0)
     threads = [threading.Thread(target=client, args=(number,)) for number in range(clients)]
     started = time.perf_counter()
     for thread in threads:
@@ -104,13 +106,18 @@ def load(url: str, model: str, requests: list[Callable[[httpx.Client], httpx.Res
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
-    inputs_after, batches_after = batch_totals(url, model)
-    return {"clients": clients, "requests": len(requests), "seconds": round(wall, 3),
-            "inputs_per_second": round(len(latencies) / wall, 2),
-            "latency_ms": {name: round(1000 * percentile(latencies, share), 1) for name, share in
-                           (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))} if latencies else None,
-            "mean_batch_size": round((inputs_after - inputs_before) / max(1.0, batches_after - batches_before), 2),
-            "errors": len(errors), "first_errors": errors[:3], "outputs_differing_from_offline": differ}
+    inputs_after, batches_after = batch_totals(url, model) if model else (0.0, 0.0)
+    measured: dict[str, Any] = {
+        "clients": clients, "requests": len(requests), "seconds": round(wall, 3),
+        "inputs_per_second": round(len(latencies) / wall, 2),
+        "latency_ms": {name: round(1000 * percentile(latencies, share), 1) for name, share in
+                       (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))} if latencies else None,
+        "errors": len(errors), "first_errors": errors[:3]}
+    if model:
+        measured["mean_batch_size"] = round((inputs_after - inputs_before) / max(1.0, batches_after - batches_before), 2)
+    if expected is not None:
+        measured["outputs_differing_from_offline"] = differ
+    return measured
 
 
 def soak(url: str, pid: int, requests: list[Callable[[httpx.Client], httpx.Response]], seconds: float,
@@ -219,7 +226,7 @@ def measure(args: Any, sides: dict[str, dict[str, Any]], url: str, pid: int) -> 
     result: dict[str, Any] = {"machine": metadata(), "checkpoint": args.ckpt, "caption_checkpoint": args.caption_ckpt,
                               "server_args": args.server_args, "server_rss_mib_at_start": round(resident_mib(pid), 1)}
     for name, side in sides.items():
-        levels = [load(url, name, side["requests"], side["expected"], side["read"], clients)
+        levels = [load(url, side["requests"], side["expected"], side["read"], clients, model=name)
                   for clients in args.concurrency]
         offline = side["offline"]["inputs_per_second"]
         for level in levels:
