@@ -126,7 +126,7 @@ def result(module: nn.Module, source: str, nbest: list[Hypothesis], options: Sea
                               "outputs": [{"text": module.to_text(h), "score": finite(h.score)} for h in nbest]}
     if options.attention and nbest and nbest[0].attention is not None:
         best = nbest[0]
-        weights: Tensor = best.attention.float().cpu().nan_to_num(0.0).round(decimals=4)  # (T, S)
+        weights: Tensor = best.attention.float().cpu().nan_to_num(0.0)  # (T, S)
         answer["attention"] = {"output_tokens": tokens(module.texts["tgt"].vocab, best.tokens),
-                               "weights": weights.tolist(), **attention_context}
+                               "weights": [[round(w, 4) for w in row] for row in weights.tolist()], **attention_context}
     return answer
