@@ -101,8 +101,8 @@ def choose_int8(module: nn.Module, force: bool = False) -> Int8Choice:
     """The int8 copy of `module` if it pays on this CPU (or `force`), else `module` itself (fp32), with the reason."""
     quantised = quantize_int8(module)
     info = cpu()
-    where = (f"{info['cpu']} ({', '.join(info['cpu_extensions']) or 'no vector extension listed'}; int8 engine "
-             f"{info['quantized_engine']})")
+    where = (f"{info['cpu']} ({', '.join(info['cpu_extensions']) or 'no vector extension listed'}; torch kernels "
+             f"{info['torch_cpu_capability']}, int8 engine {info['quantized_engine']})")
     if force:
         return Int8Choice(quantised, True, f"int8 weights (--int8 force) on {where}")
     speedup = decoder_step_seconds(module) / decoder_step_seconds(quantised)

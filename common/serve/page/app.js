@@ -182,7 +182,7 @@ async function start() {
     status.remove();
     for (const model of models) {
       const section = element("section", { class: "model", "data-model": model.name, "data-input": model.input },
-                              element("h2", {}, `${model.name} \u2014 ${model.task}`), cardTable(model));
+                              element("h2", {}, model.name === model.task ? model.name : `${model.name} \u2014 ${model.task}`), cardTable(model));
       (model.input === "image" ? imagePanel : textPanel)(section, model);  // the endpoint's input kind
       container.append(section);
     }
