@@ -4,7 +4,8 @@
    its own torch, 2.2, which needs numpy < 2); reuses it when it is there.
 2. Trains an attention RNN of the main job's size on Multi30k En->De (raw text split on whitespace, words seen at least
    twice; a bidirectional LSTM encoder, an LSTM decoder of 256 units with MLP (Bahdanau) attention, embeddings of
-   128, Adam 1e-3, batches of 64 sentences) for --steps updates: the model only has to decode like a trained one.
+   128, Adam 1e-3, batches of 64 sentences) for --steps updates: the model only has to decode like a trained one
+   (a model of that many steps trained by an earlier run is reused).
 3. Serves it with `onmt_server` (Flask on waitress; beam 5, batches of 64) and sends it the requests `serve_load.py`
    sends captra (one sentence each, from C concurrent clients, C = --concurrency) and, for comparison, decodes the
    same sentences offline with `onmt_translate` in batches of 64 (the whole command's wall time).
@@ -55,8 +56,10 @@ def install(peer: Path) -> Path:
     return bin_dir
 
 
-def train(bin_dir: Path, work: Path, steps: int) -> tuple[Path, float]:
-    """(the trained checkpoint, training seconds)."""
+def train(bin_dir: Path, work: Path, steps: int) -> tuple[Path, float | None]:
+    """(the trained checkpoint, training seconds; None: trained by an earlier run of this script, reused)."""
+    if (work / f"model_step_{steps}.pt").exists():
+        return work / f"model_step_{steps}.pt", None
     for split in ("train", "val"):
         for lang in ("en", "de"):
             with gzip.open(DATA / f"{split}.{lang}.gz", "rt", encoding="utf-8") as source:
@@ -124,7 +127,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=60)
-    result = {"machine": metadata(), "peer": VERSION, "train_steps": args.steps, "train_seconds": round(train_seconds, 1),
+    result = {"machine": metadata(), "peer": VERSION, "train_steps": args.steps, "train_seconds": None if train_seconds is None else round(train_seconds, 1),
               "offline_onmt_translate": {"inputs": len(sentences), "seconds_whole_command": round(offline, 3),
                                          "inputs_per_second": round(len(sentences) / offline, 2)},
               "served": levels}

@@ -11,7 +11,7 @@ For a translation checkpoint (sentences of a text file) and, optionally, a capti
 Clients and server share the machine's cores. Prints one JSON object (and writes it to --out).
 
     python benchmarks/serve_load.py --ckpt TRANSLATION.ckpt [--caption-ckpt CAPTION.ckpt] [--concurrency 1 8 32]
-        [--sentences 300] [--images 100] [--soak-seconds 600] [--out serve_load.json]
+        [--sentences 300] [--beam B] [--images 100] [--soak-seconds 600] [--out serve_load.json]
 """
 
 from __future__ import annotations
@@ -150,16 +150,17 @@ def soak(url: str, pid: int, requests: list[Callable[[httpx.Client], httpx.Respo
             "rss_growth_percent": round(100 * (warm[-1] - warm[0]) / warm[0], 2), "samples": samples}
 
 
-def translation_side(path: str, sentences: list[str], batch_size: int) -> dict[str, Any]:
+def translation_side(path: str, sentences: list[str], batch_size: int, beam: int | None) -> dict[str, Any]:
     module = load_module(path)
-    config = decoding_config(module.search_config, None)
+    config = decoding_config(module.search_config, beam)
+    options = {} if beam is None else {"beam": beam}
     encoded = [module.texts["src"].encode(sentence) for sentence in sentences]
     started = time.perf_counter()
     offline = translate_scored(module, encoded, config, batch_size, CPU)
     seconds = time.perf_counter() - started
     one = per_input_seconds(lambda i: decode_sources(module, [encoded[i]], config, CPU), min(100, len(encoded)))
     return {"expected": [nbest[0][0] for nbest in offline],
-            "requests": [lambda session, s=s: session.post("/v1/translate?model=translation", json={"text": [s]})
+            "requests": [lambda session, s=s: session.post("/v1/translate?model=translation", json={"text": [s], **options})
                          for s in sentences],
             "read": lambda answer: answer["results"][0]["outputs"][0]["text"],
             "offline": {"inputs": len(sentences), "batch_size": batch_size, "seconds": round(seconds, 3),
@@ -196,6 +197,7 @@ def main() -> None:
     parser.add_argument("--text", type=Path, default=DATA / "multi30k" / "test_2016_flickr.en.gz",
                         help="source sentences, one per line (.gz read as gzip)")
     parser.add_argument("--sentences", type=int, default=300, help="sentences per concurrency level")
+    parser.add_argument("--beam", type=int, default=None, help="translation beam size (default: the checkpoint's)")
     parser.add_argument("--image-list", type=Path, default=DATA / "flickr8k" / "Flickr_8k.testImages.txt")
     parser.add_argument("--image-dir", type=Path, default=DATA / "flickr8k" / "images")
     parser.add_argument("--images", type=int, default=100, help="images per concurrency level")
@@ -206,7 +208,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
 
-    sides = {"translation": translation_side(args.ckpt, read_sentences(args.text, args.sentences), 64)}
+    sides = {"translation": translation_side(args.ckpt, read_sentences(args.text, args.sentences), 64, args.beam)}
     models = [f"translation={args.ckpt}"]
     if args.caption_ckpt:
         names = args.image_list.read_text().split()[: args.images]

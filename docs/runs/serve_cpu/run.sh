@@ -16,4 +16,7 @@ env $avx2 $py -m captra translate --ckpt "$ckpt" --int8 --input "$out/five.en" 2
 # captra serve under load (1, 8, 32 clients), and a 10-minute soak at 8 clients
 $py benchmarks/serve_load.py --ckpt "$ckpt" --caption-ckpt "$caption" --soak-seconds 600 --out "$out/serve_load.json" > /dev/null
 # OpenNMT-py's server under the same load
-$py benchmarks/peer_opennmt_serve.py --out "$out/peer_opennmt_serve.json" > /dev/null
+$py benchmarks/peer_opennmt_serve.py --steps 300 --sentences 100 > /dev/null   # trains the model the lines below reuse
+# beside it, in the same quiet spell: OpenNMT-py's model reused (no retraining), captra at OpenNMT's beam 5
+$py benchmarks/peer_opennmt_serve.py --steps 300 --sentences 300 --out "$out/peer_opennmt_serve.json" > /dev/null
+$py benchmarks/serve_load.py --ckpt "$ckpt" --sentences 300 --beam 5 --out "$out/serve_load_beam5_beside_peer.json" > /dev/null
