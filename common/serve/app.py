@@ -86,14 +86,14 @@ def create_app(models: list[ServedModel], limits: Limits = Limits(), batching: B
         raise ValueError("nothing to serve: give at least one checkpoint")
     if len({model.name for model in models}) < len(models):
         raise ValueError(f"two served models share a name: {[model.name for model in models]}")
-    for model in models:
-        if model.endpoint != models[[m.endpoint.route for m in models].index(model.endpoint.route)].endpoint:
-            raise ValueError(f"two tasks declare the route /{API_VERSION}/{model.endpoint.route}: serve one of them")
     metrics = ServerMetrics()
     batchers: dict[str, DynamicBatcher] = {}
     routes: dict[str, list[ServedModel]] = {}
     for model in models:
         routes.setdefault(model.endpoint.route, []).append(model)
+    for route, served in routes.items():
+        if any(model.endpoint != served[0].endpoint for model in served):
+            raise ValueError(f"two tasks declare the route /{API_VERSION}/{route}: serve one of them")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
