@@ -14,7 +14,8 @@ from captra.common.task import get_task, tasks
 from captra.translation.model import TranslationModule
 
 COMMON = Path(__file__).parent.parent / "common"
-TASK_WORDS = ("translation", "captioning", "translate", "caption", "language_model", "formal")
+TASK_WORDS = ("translation", "captioning", "translate", "caption", "language_model", "formal", "g2p", "pronounce",
+              "phoneme")
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

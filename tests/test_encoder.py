@@ -1,6 +1,6 @@
 import torch
 
-from captra.translation.encoder import EncoderConfig, RecurrentEncoder, reverse_padded
+from captra.common.nn.encoder import EncoderConfig, RecurrentEncoder, reverse_padded
 
 
 def test_reverse_padded_keeps_padding_in_place():

@@ -12,7 +12,8 @@ from captra.common.checkpoints.loading import load_module
 from captra.common.cli.main import main
 
 FIXTURES = Path(__file__).parent / "fixtures"
-ALL_COMMANDS = ["fit", "validate", "test", "predict", "prepare", "caption", "translate", "sample", "serve", "report", "average"]
+ALL_COMMANDS = ["fit", "validate", "test", "predict", "prepare", "caption", "translate", "sample", "pronounce",
+                "serve", "report", "average"]
 CAPTRA = Path(sys.executable).with_name("captra")  # the console script beside this interpreter
 
 
@@ -22,14 +23,14 @@ def outside(*command: str, cwd: Path, stdin: str | None = None) -> subprocess.Co
                           env={"PATH": str(CAPTRA.parent) + ":/usr/bin:/bin", "HOME": str(cwd)})
 
 
-@pytest.mark.parametrize("generic", ["common", "translation", "captioning"])
+@pytest.mark.parametrize("generic", ["common", "translation", "captioning", "language_model", "g2p"])
 def test_installing_captra_claims_no_generic_top_level_name(tmp_path, generic):
     run = outside(sys.executable, "-c", f"import captra.{generic}\nimport {generic}", cwd=tmp_path)
     assert f"No module named '{generic}'" in run.stderr
     assert run.stderr.count("Traceback") == 1  # captra.<name> imported; only the bare name failed
 
 
-def test_captra_help_lists_all_eleven_commands_and_python_m_captra_is_the_same(tmp_path):
+def test_captra_help_lists_every_command_and_python_m_captra_is_the_same(tmp_path):
     script = outside(str(CAPTRA), "--help", cwd=tmp_path)
     module = outside(sys.executable, "-m", "captra", "--help", cwd=tmp_path)
     assert script.returncode == 0 and script.stdout == module.stdout

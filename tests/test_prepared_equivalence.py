@@ -13,7 +13,7 @@ from captra.captioning.data import CaptioningDataModule
 from captra.captioning.model import CaptioningModule
 from captra.common.nn.decoder import DecoderConfig
 from captra.translation.data import TranslationDataModule
-from captra.translation.encoder import EncoderConfig
+from captra.common.nn.encoder import EncoderConfig
 from captra.translation.model import TranslationModule
 from tests.helpers import write_shapes_dataset
 from tests.legacy_data import LegacyCaptioningData, LegacyTranslationData

@@ -11,7 +11,7 @@ from captra.common.training.module import OptimizerConfig, as_config
 from captra.common.training.seq2seq import Objective, Seq2SeqModule
 from captra.common.training.self_critical import SelfCriticalConfig
 from captra.common.decoding.settings import SearchConfig
-from captra.translation.encoder import EncoderConfig, RecurrentEncoder
+from captra.common.nn.encoder import EncoderConfig, RecurrentEncoder
 
 
 class TranslationModule(Seq2SeqModule):

@@ -1,4 +1,5 @@
-"""RecurrentEncoder: a (bidirectional) LSTM/GRU/RNN over packed source sentences -> Memory."""
+"""RecurrentEncoder: a (bidirectional) LSTM/GRU/RNN over packed token sequences -> Memory, for every task that
+reads a token sequence (a source sentence, a word's letters, a sentence to label)."""
 
 from __future__ import annotations
 
