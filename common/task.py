@@ -60,7 +60,10 @@ class Task:
             scores each checkpoint on the split with its module's own evaluation (as `captra test` does) through
             the run's data module (common/report/measured.py).
         report_sections: (module, data module, split name, device) -> report blocks the default report adds after
-            its scores (samples, figures, tables); None: none.
+            its scores (samples, figures, tables) for the first checkpoint; None: none.
+        comparison_sections: ([(system name, module), ...], data module, split name, device) -> report blocks the
+            default report adds when it scores two or more checkpoints (e.g. a significance test of each against
+            the first, on the first's data module); None: none.
         protocol: the evaluation protocol, printed in every report.
         main_metric: key of the score that selects checkpoints (in `module_class.evaluation_scores`' result:
             Seq2SeqModule's `score`), unless a run sets model.monitor (common/training/selection.py).
@@ -93,6 +96,7 @@ class Task:
     score_labels: Mapping[str, str] = field(default_factory=dict)
     lower_is_better: frozenset[str] = frozenset()
     report_sections: Callable[[TaskModule, SplitDataModule, str, Any], list[Any]] | None = None
+    comparison_sections: Callable[[list[tuple[str, TaskModule]], SplitDataModule, str, Any], list[Any]] | None = None
     endpoint: Endpoint | None = None
 
 

@@ -8,7 +8,7 @@ import sys
 import torch
 
 from captra.common.checkpoints.loading import load_ensemble
-from captra.common.cli.inference import add_device_arguments, decoding_config, place, resolve_device
+from captra.common.cli.inference import add_device_arguments, decoding_config, place, read_input, resolve_device
 from captra.common.data.batching import pad
 from captra.common.decoding.settings import Hypothesis, SearchConfig
 from captra.common.text.files import DataError
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if args.words:
         words, places = args.words, [f"word {n}" for n in range(1, len(args.words) + 1)]
     else:
-        words = [line.strip() for line in sys.stdin.read().splitlines() if line.strip()]
+        words = [line.strip() for line in read_input("-") if line.strip()]
         places = [f"<stdin> word {n}" for n in range(1, len(words) + 1)]
     encoded = []
     for word, where in zip(words, places):

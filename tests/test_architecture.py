@@ -15,7 +15,7 @@ from captra.translation.model import TranslationModule
 
 COMMON = Path(__file__).parent.parent / "common"
 TASK_WORDS = ("translation", "captioning", "translate", "caption", "language_model", "formal", "g2p", "pronounce",
-              "phoneme")
+              "phoneme", "classify", "classification", "tomita", "sentiment")
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

@@ -154,7 +154,7 @@ def test_captra_test_scores_wer_and_per_of_the_test_words(trained):
 
 def pronounce(capsys, monkeypatch, *args: str, stdin: str | None = None) -> tuple[str, str]:
     if stdin is not None:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode("utf-8"))))
     with pytest.raises(SystemExit) as exit_info:
         main(["pronounce", *args])
     captured = capsys.readouterr()

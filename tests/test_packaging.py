@@ -12,7 +12,7 @@ from captra.common.checkpoints.loading import load_module
 from captra.common.cli.main import main
 
 FIXTURES = Path(__file__).parent / "fixtures"
-ALL_COMMANDS = ["fit", "validate", "test", "predict", "prepare", "caption", "translate", "sample", "pronounce",
+ALL_COMMANDS = ["fit", "validate", "test", "predict", "prepare", "caption", "translate", "sample", "pronounce", "classify",
                 "serve", "report", "average"]
 CAPTRA = Path(sys.executable).with_name("captra")  # the console script beside this interpreter
 
@@ -23,7 +23,7 @@ def outside(*command: str, cwd: Path, stdin: str | None = None) -> subprocess.Co
                           env={"PATH": str(CAPTRA.parent) + ":/usr/bin:/bin", "HOME": str(cwd)})
 
 
-@pytest.mark.parametrize("generic", ["common", "translation", "captioning", "language_model", "g2p"])
+@pytest.mark.parametrize("generic", ["common", "translation", "captioning", "language_model", "g2p", "classification"])
 def test_installing_captra_claims_no_generic_top_level_name(tmp_path, generic):
     run = outside(sys.executable, "-c", f"import captra.{generic}\nimport {generic}", cwd=tmp_path)
     assert f"No module named '{generic}'" in run.stderr

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from captra.common.checkpoints.loading import load_ensemble
-from captra.common.cli.inference import add_device_arguments, decoding_config, place, resolve_device
-from captra.common.text.files import DataError, read_lines
+from captra.common.cli.inference import add_device_arguments, decoding_config, place, read_input, resolve_device
 from captra.common.decoding.settings import Hypothesis, SearchConfig
 from captra.common.data.batching import pad
 from captra.translation.model import TranslationModule
@@ -31,17 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="sentences decoded together")
     parser.add_argument("--length-penalty", type=float, default=None, help="GNMT alpha (default: the checkpoint's)")
     add_device_arguments(parser)
-
-
-def read_input(source: str) -> list[str]:
-    if source == "-":
-        data = sys.stdin.buffer.read()
-        try:
-            return data.decode("utf-8").splitlines()
-        except UnicodeDecodeError as error:
-            line = data[: error.start].count(b"\n") + 1
-            raise DataError(f"<stdin>:{line}: not UTF-8 text ({error.reason})") from error
-    return read_lines(Path(source))
 
 
 def decode_sources(

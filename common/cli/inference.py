@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from captra.common.decoding.settings import SearchConfig
 from captra.common.decoding.int8 import check_int8_device, choose_int8
+from captra.common.text.files import DataError, read_lines
 
 
 def resolve_device(name: str) -> torch.device:
@@ -50,3 +52,21 @@ def place(module: nn.Module, device: torch.device, int8: str | None) -> nn.Modul
         print(f"captra: {choice.reason}", file=sys.stderr)
         return choice.module
     return module.to(device)
+
+
+def input_name(source: str) -> str:
+    """How messages name an inference command's input: the file, or <stdin> for "-"."""
+    return "<stdin>" if source == "-" else source
+
+
+def read_input(source: str) -> list[str]:
+    """The lines of a UTF-8 text file (gzip if it ends in .gz), or of stdin for "-"; text that is not UTF-8 is a
+    DataError naming the input and line."""
+    if source != "-":
+        return read_lines(Path(source))
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise DataError(f"<stdin>:{line}: not UTF-8 text ({error.reason})") from error

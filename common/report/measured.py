@@ -1,7 +1,8 @@
 """The default report, for a task without report hooks (`Task.report` None): every checkpoint scored on the split
 by its own module's evaluation (`evaluation_step` / `evaluation_scores`, as `captra test` scores it: the loss,
 the perplexity and the task's scores), through the data module of the run that wrote it; then the task's own
-sections (`Task.report_sections`: samples, figures), the protocol and the run metadata.
+sections (`Task.report_sections`: samples, figures), with two or more checkpoints the task's comparison of them
+(`Task.comparison_sections`: e.g. a significance test), the protocol and the run metadata.
 
 For tasks whose scores are measured on the split itself (a loss per token, say) rather than computed from decoded
 text against references. One process: under torchrun it is refused.
@@ -83,6 +84,9 @@ def build_blocks(systems: list[dict[str, Any]], device: torch.device, int8: bool
               Block("h2", "Evaluation protocol"), Block("p", task.protocol)]
     if task.report_sections is not None:
         blocks += task.report_sections(first["module"], first["data"], first["split"], device)
+    if task.comparison_sections is not None and len(systems) > 1:
+        blocks += task.comparison_sections([(s["name"], s["module"]) for s in systems], first["data"], first["split"],
+                                           device)
     blocks += [Block("h2", "Run metadata"),
                Block("table", rows=[["", *[s["name"] for s in systems]],
                                     ["checkpoint", *[s["path"] for s in systems]],

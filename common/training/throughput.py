@@ -1,4 +1,4 @@
-"""Training speed in the logs: target tokens/s and examples/s of the global batch.
+"""Training speed in the logs: target tokens/s (tasks whose batches have targets) and examples/s of the global batch.
 
 Measured over the `log_every_n_steps` optimizer steps before each logged row, with the time spent in
 validation taken out, and one CUDA synchronisation per logged row and validation, not per step. Under
@@ -46,9 +46,12 @@ class ThroughputLogger(Callback):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        targets = batch["tgt"][:, 1:]  # (B, T)
-        self._tokens = self._tokens + (targets != PAD_ID).sum()
-        self._examples += targets.size(0)
+        if "tgt" in batch:  # a task that predicts one label per example (no target tokens) logs examples/s alone
+            targets = batch["tgt"][:, 1:]  # (B, T)
+            self._tokens = self._tokens + (targets != PAD_ID).sum()
+            self._examples += targets.size(0)
+        else:
+            self._examples += len(batch["ids"])
         # Lightning writes a row when an optimizer step brings the step count to a multiple of log_every_n_steps
         # (a batch that only accumulates gradients, or a skipped step, leaves the count where it was).
         stepped = trainer.global_step > self._step_before_batch
@@ -57,7 +60,8 @@ class ThroughputLogger(Callback):
         synchronize(trainer.strategy.root_device)
         seconds = time.perf_counter() - self._started
         world = trainer.world_size
-        pl_module.log("train/tokens_per_s", float(self._tokens) * world / seconds, on_step=True, on_epoch=False)
+        if "tgt" in batch:
+            pl_module.log("train/tokens_per_s", float(self._tokens) * world / seconds, on_step=True, on_epoch=False)
         pl_module.log("train/examples_per_s", self._examples * world / seconds, on_step=True, on_epoch=False)
         self._new_window()
 
