@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from captra.common.nn.encoder import EncoderConfig, RecurrentEncoder
+from captra.common.text.vocab import PAD_ID, UNK_ID
 from captra.common.training.module import OptimizerConfig, TaskModule, as_config
 from captra.classification.labels import label_names
 from captra.classification.metrics import scores
@@ -41,6 +42,8 @@ class ClassificationModule(TaskModule):
         encoder: the recurrent encoder (cell rnn is Elman's SRN).
         classifier: the pooling and the layers after it.
         optimizer: Adam and its learning-rate schedule.
+        word_dropout: in training, each word is read as <unk> with this probability (Iyyer et al. 2015): regularises
+            embeddings learned from scratch and trains the <unk> embedding that unseen words get at test time.
         init_from: a checkpoint whose weights a new run starts from (same vocabularies).
         monitor: the validation metric that selects checkpoints (default val/accuracy).
         text: the vocabulary ("src") and the class names ("label"); linked from the data module by `captra fit`.
@@ -53,12 +56,16 @@ class ClassificationModule(TaskModule):
         encoder: EncoderConfig = EncoderConfig(embedding_size=300, hidden_size=150, dropout=0.5),
         classifier: ClassifierConfig = ClassifierConfig(),
         optimizer: OptimizerConfig = OptimizerConfig(),
+        word_dropout: float = 0.0,
         init_from: str | None = None,
         monitor: str | None = None,
         text: dict[str, dict] | None = None,
     ) -> None:
-        super().__init__(optimizer, text, {"encoder": encoder, "classifier": classifier, "optimizer": optimizer},
-                         init_from, monitor)
+        if not 0.0 <= word_dropout < 1.0:
+            raise ValueError(f"model.word_dropout {word_dropout}: a probability below 1")
+        super().__init__(optimizer, text, {"encoder": encoder, "classifier": classifier, "optimizer": optimizer,
+                                           "word_dropout": word_dropout}, init_from, monitor)
+        self.word_dropout = word_dropout
         self.encoder_config, self.classifier_config = as_config(encoder, EncoderConfig), as_config(classifier, ClassifierConfig)
         self.classes = label_names(self.texts)
         self.encoder = RecurrentEncoder(self.encoder_config, len(self.texts["src"].vocab))
@@ -77,6 +84,10 @@ class ClassificationModule(TaskModule):
         return self.output(pooled), weights
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor | None:
+        if self.word_dropout:
+            src = batch["src"]  # (B, S)
+            dropped = (torch.rand(src.shape, device=src.device) < self.word_dropout) & (src != PAD_ID)
+            batch = {**batch, "src": src.masked_fill(dropped, UNK_ID)}
         logits, _ = self(batch)
         labels = batch["label"]  # (B,)
         nll = F.cross_entropy(logits.float(), labels, reduction="sum")

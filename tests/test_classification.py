@@ -18,7 +18,7 @@ from captra.common.checkpoints.loading import load_module
 from captra.common.cli.main import main, run_lightning
 from captra.common.nn.memory import Memory, padding_mask
 from captra.common.text.files import DataError
-from captra.common.text.vocab import UNK_ID
+from captra.common.text.vocab import PAD_ID, UNK_ID
 from captra.classification.classify import classify_ids
 from captra.classification.data import SentenceClassificationDataModule
 from captra.classification.metrics import paired_bootstrap, scores
@@ -174,6 +174,26 @@ def test_unknown_test_words_become_unk_and_batches_have_the_documented_shapes(tm
     assert data.text["label"]["vocab"][4:] == ["0", "1", "2"]  # no label names: the class numbers
 
 
+def test_word_dropout_reads_words_as_unk_in_training_only(tmp_path):
+    from captra.classification.model import ClassificationModule
+
+    data = SentenceClassificationDataModule(str(write_folder(tmp_path / "data")), "{split}.txt", batch_size=64)
+    data.setup("fit")
+    module = ClassificationModule(text=data.text, word_dropout=0.5)
+    seen = []
+    module.forward = lambda batch: (seen.append(batch["src"]), (torch.zeros(len(batch["label"]), 3), None))[1]
+    batch = data.datasets["train"].__getitems__(list(range(64)))
+    torch.manual_seed(0)
+    module.training_step(batch, 0)
+    src, dropped = batch["src"], seen[0]
+    real = src != PAD_ID
+    assert dropped[~real].eq(PAD_ID).all()  # padding stays padding
+    changed = (dropped != src)[real]
+    assert dropped[real][changed].eq(UNK_ID).all() and 0.4 < changed.float().mean() < 0.6
+    module.evaluation_step(batch)
+    assert seen[1].equal(src)  # evaluation reads every word
+
+
 @pytest.mark.parametrize("name", ["last", "mean", "max", "attention"])
 def test_poolings_ignore_padding(name):
     torch.manual_seed(0)
@@ -218,3 +238,40 @@ def test_captra_predict_writes_each_test_example_s_class_name(trained):
     encoded = [module.texts["src"].encode(line.split(None, 1)[1]) for line in lines]
     expected = [module.classes[int(np.argmax(p))] for p, _ in classify_ids(module, encoded, 64, torch.device("cpu"))]
     assert rows == ["example\thypothesis", *(f"{n}\t{name}" for n, name in enumerate(expected))]
+
+
+def test_the_classify_endpoint_answers_as_the_command_and_refuses_what_a_classifier_lacks(trained):
+    from fastapi.testclient import TestClient
+
+    from captra.common.serve.app import create_app
+    from captra.common.serve.limits import Batching, Limits
+    from captra.common.serve.models import load_served
+
+    _, max_run, attention_run = trained
+    cpu = torch.device("cpu")
+    served = [load_served("max", [best(max_run)], cpu, None), load_served("attention", [best(attention_run)], cpu, None)]
+    sentences = ["the film was great", "awful plot", "zzzunseen fine movie"]
+    with TestClient(create_app(served, Limits(), Batching(max_batch=4, max_wait_ms=5)),
+                    raise_server_exceptions=False) as client:
+        cards = {card["name"]: card for card in client.get("/v1/models").json()["models"]}
+        assert cards["max"]["route"] == "/v1/classify" and cards["max"]["search"] is None
+        assert cards["max"]["classes"] == ["bad", "ok", "good"] and not cards["max"]["attention"] and cards["attention"]["attention"]
+        answer = client.post("/v1/classify?model=attention", json={"text": sentences, "n_best": 2, "attention": True})
+        assert answer.status_code == 200, answer.text
+        module = served[1].module
+        offline = classify_ids(module, [module.texts["src"].encode(s) for s in sentences], 64, cpu)
+        for result, (probabilities, weights) in zip(answer.json()["results"], offline):
+            assert list(result["probabilities"].values()) == pytest.approx(probabilities, abs=1e-6)
+            ranked = sorted(range(3), key=lambda k: -probabilities[k])[:2]
+            assert [o["text"] for o in result["outputs"]] == [module.classes[k] for k in ranked]
+            assert result["attention"]["weights"][0] == pytest.approx(weights, abs=1e-4)
+            assert len(result["attention"]["input_tokens"]) == len(weights)
+        assert answer.json()["results"][2]["attention"]["input_tokens"][0] == "<unk>"
+        refused = {"beam": client.post("/v1/classify", json={"text": ["great"], "beam": 3}),
+                   "attention": client.post("/v1/classify?model=max", json={"text": ["great"], "attention": True}),
+                   "empty": client.post("/v1/classify", json={"text": ["  "]})}
+        assert all(r.status_code == 422 for r in refused.values())
+        assert "a classifier has no search" in refused["beam"].json()["error"]
+        assert "pools its states by max: it has no attention" in refused["attention"].json()["error"]
+        assert "text[0] is empty" in refused["empty"].json()["error"]
+        assert client.post("/v1/classify", json={"text": ["great"]}).json()["results"][0]["outputs"][0]["text"] == "good"

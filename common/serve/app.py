@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import captra
 from captra.common.serve.batcher import DynamicBatcher, QueueFull, Stopped
-from captra.common.serve.endpoint import RequestError, Upload, search_settings
+from captra.common.serve.endpoint import RequestError, Upload
 from captra.common.serve.limits import Batching, Limits
 from captra.common.serve.metrics import MetricsMiddleware, ServerMetrics
 from captra.common.serve.models import ServedModel
@@ -185,11 +185,11 @@ def add_route(app: FastAPI, route: str, served: list[ServedModel], limits: Limit
         try:
             options, uploads = await read_request(request, endpoint.request_model, endpoint.upload_field, limits)
             inputs = await run_in_threadpool(endpoint.prepare, chosen.module, options, uploads, limits)
-            config, keep_attention = search_settings(chosen.module, options, limits)
+            settings = endpoint.settings(chosen.module, options, limits)
         except RequestError as refused:
             return error(refused.status, str(refused))
         try:
-            nbests = await batchers[chosen.name].submit(inputs, chosen.batch_key(config, keep_attention))
+            nbests = await batchers[chosen.name].submit(inputs, chosen.batch_key(settings))
         except QueueFull as full:
             return error(503, f"the server is busy ({full}); retry later", {"Retry-After": "1"})
         except Stopped as stopped:

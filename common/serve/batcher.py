@@ -20,10 +20,9 @@ from typing import Any, Callable, Hashable
 
 import torch
 
-from captra.common.decoding.settings import Hypothesis
 
-# (inputs, key of the settings they share) -> an n-best list per input
-DecodeFunction = Callable[[list[Any], Hashable], list[list[Hypothesis]]]
+# (inputs, key of the settings they share) -> one output per input (an n-best list for a task that generates)
+DecodeFunction = Callable[[list[Any], Hashable], list[Any]]
 
 
 class QueueFull(RuntimeError):
@@ -41,7 +40,7 @@ class _Request:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
     arrived: float = field(default_factory=time.monotonic)
-    results: list[list[Hypothesis]] = field(default_factory=list)
+    results: list[Any] = field(default_factory=list)
     in_batch: bool = False  # a share of its inputs is being decoded
 
 
@@ -69,8 +68,8 @@ class DynamicBatcher:
         """Whether the worker thread runs (and takes requests)."""
         return self._thread.is_alive() and not self._stopping
 
-    async def submit(self, inputs: list[Any], key: Hashable) -> list[list[Hypothesis]]:
-        """Decode `inputs` (settings `key`) with whatever else is waiting; an n-best list per input, in order."""
+    async def submit(self, inputs: list[Any], key: Hashable) -> list[Any]:
+        """Decode `inputs` (settings `key`) with whatever else is waiting; one output per input, in order."""
         loop = asyncio.get_running_loop()
         request = _Request(list(inputs), key, loop, loop.create_future())
         with self._condition:
@@ -130,7 +129,7 @@ class DynamicBatcher:
     def _waiting_for(self, key: Hashable) -> int:
         return sum(len(request.inputs) - len(request.results) for request in self._waiting if request.key == key)
 
-    def _decode(self, inputs: list[Any], key: Hashable) -> list[list[Hypothesis]]:
+    def _decode(self, inputs: list[Any], key: Hashable) -> list[Any]:
         outputs = self.decode(inputs, key)
         if not isinstance(outputs, list) or len(outputs) != len(inputs):
             raise RuntimeError(f"the model's decode gave {len(outputs) if isinstance(outputs, list) else type(outputs).__name__} "
@@ -181,7 +180,7 @@ class DynamicBatcher:
             pass
 
 
-def _settle(future: asyncio.Future, results: list[list[Hypothesis]], error: Exception | None) -> None:
+def _settle(future: asyncio.Future, results: list[Any], error: Exception | None) -> None:
     """Answer a request (in its event loop), unless its client has gone and the handler was cancelled."""
     if future.done():
         return

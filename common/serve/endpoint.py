@@ -14,6 +14,7 @@ searches are), so that answers equal offline decoding however requests were batc
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
@@ -54,40 +55,6 @@ class SearchOptions(BaseModel):
                                                "per output token")
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    """One served route of a task.
-
-    Attributes:
-        route: `POST /v1/{route}` ("translate", "caption").
-        summary: one line for the API documentation.
-        verb: what the web page's button says ("Translate").
-        input_kind: what the web page offers for input: "text" (a text box) or "image" (a file chooser).
-        request_model: the request's options (a SearchOptions subclass: field types, bounds, defaults,
-            documentation); the JSON body, or a multipart request's form fields.
-        prepare: (module, options, uploads, limits) -> the request's model inputs, in order.
-        decode: (module, inputs, settings, keep attention, device) -> an n-best list per input.
-        respond: (module, input, its n-best list, options) -> the input's result (JSON-ready; see `result`).
-        upload_field: the multipart field that carries files (None: JSON requests only).
-    """
-
-    route: str
-    summary: str
-    verb: str
-    input_kind: Literal["text", "image"]
-    request_model: type[SearchOptions]
-    prepare: Callable[[nn.Module, Any, list[Upload], Limits], list[Any]]
-    decode: Callable[[nn.Module, list[Any], SearchConfig, bool, torch.device], list[list[Hypothesis]]]
-    respond: Callable[[nn.Module, Any, list[Hypothesis], Any], dict[str, Any]]
-    upload_field: str | None = None
-
-
-def check_input_count(count: int, limits: Limits) -> None:
-    """Refuses (413) a request of more than `limits.max_inputs` inputs."""
-    if count > limits.max_inputs:
-        raise RequestError(f"{count} inputs in one request, more than the limit of {limits.max_inputs} (--max-inputs)", 413)
-
-
 def search_settings(module: nn.Module, options: SearchOptions, limits: Limits) -> tuple[SearchConfig, bool]:
     """(search settings, keep attention) of a request: the checkpoint's settings with its beam and n-best, as the
     inference commands apply them (`decoding_config`); a beam or n-best over `limits.max_beam`, or attention from a
@@ -101,6 +68,52 @@ def search_settings(module: nn.Module, options: SearchOptions, limits: Limits) -
         raise RequestError("this model has no attention (it decodes from a summary of its input), so there is no "
                            "attention to return")
     return decoding_config(module.search_config, options.beam, options.n_best), options.attention
+
+
+def generation_card(module: nn.Module) -> dict[str, Any]:
+    """What a generating model's card says of its decoding: whether it has attention, and its search settings."""
+    return {"attention": module.decoder.attention is not None, "search": dataclasses.asdict(module.search_config)}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One served route of a task.
+
+    Attributes:
+        route: `POST /v1/{route}` ("translate", "caption").
+        summary: one line for the API documentation.
+        verb: what the web page's button says ("Translate").
+        input_kind: what the web page offers for input: "text" (a text box) or "image" (a file chooser).
+        request_model: the request's options (a SearchOptions subclass: field types, bounds, defaults,
+            documentation); the JSON body, or a multipart request's form fields.
+        prepare: (module, options, uploads, limits) -> the request's model inputs, in order.
+        decode: (module, inputs, settings, keep attention, device) -> one output per input (an n-best list of
+            hypotheses for a task that generates).
+        respond: (module, input, its output, options) -> the input's result (JSON-ready; see `result`).
+        upload_field: the multipart field that carries files (None: JSON requests only).
+        settings: (module, options, limits) -> (settings, keep attention) of a request: requests with equal ones
+            share batches, and `decode` receives them (default: the search settings, `search_settings`); a
+            RequestError refuses the request.
+        card: module -> what the model card says of how it decodes (default: `generation_card`).
+    """
+
+    route: str
+    summary: str
+    verb: str
+    input_kind: Literal["text", "image"]
+    request_model: type[SearchOptions]
+    prepare: Callable[[nn.Module, Any, list[Upload], Limits], list[Any]]
+    decode: Callable[[nn.Module, list[Any], Any, bool, torch.device], list[Any]]
+    respond: Callable[[nn.Module, Any, Any, Any], dict[str, Any]]
+    upload_field: str | None = None
+    settings: Callable[[nn.Module, Any, Limits], tuple[Any, bool]] = search_settings
+    card: Callable[[nn.Module], dict[str, Any]] = generation_card
+
+
+def check_input_count(count: int, limits: Limits) -> None:
+    """Refuses (413) a request of more than `limits.max_inputs` inputs."""
+    if count > limits.max_inputs:
+        raise RequestError(f"{count} inputs in one request, more than the limit of {limits.max_inputs} (--max-inputs)", 413)
 
 
 def tokens(vocab: Vocabulary, ids: list[int]) -> list[str]:

@@ -16,7 +16,6 @@ from captra.common.checkpoints.file import CheckpointError, read_checkpoint
 from captra.common.checkpoints.loading import checkpoint_task, load_ensemble
 from captra.common.cli.inference import place
 from captra.common.decoding.int8 import uses_int8
-from captra.common.decoding.settings import Hypothesis, SearchConfig
 from captra.common.provenance import cpu, git_commit
 from captra.common.serve.endpoint import Endpoint
 from captra.common.task import Task
@@ -33,15 +32,21 @@ class ServedModel:
     device: torch.device
     card: dict[str, Any]
 
-    def batch_key(self, config: SearchConfig, keep_attention: bool) -> Hashable:
-        """What requests must share to be decoded in one batch: their search settings and attention."""
-        return tuple(dataclasses.astuple(config)), keep_attention
+    def __post_init__(self) -> None:
+        self._settings: dict[Hashable, tuple[Any, bool]] = {}  # batch key -> the settings it stands for
 
-    def decode(self, inputs: list[Any], key: Hashable) -> list[list[Hypothesis]]:
+    def batch_key(self, settings: tuple[Any, bool]) -> Hashable:
+        """What requests must share to be decoded in one batch: their settings (`Endpoint.settings`'s result, e.g.
+        the search settings and attention)."""
+        first, keep_attention = settings
+        key = (tuple(dataclasses.astuple(first)) if dataclasses.is_dataclass(first) else first, keep_attention)
+        self._settings.setdefault(key, settings)
+        return key
+
+    def decode(self, inputs: list[Any], key: Hashable) -> list[Any]:
         """The batcher's decode: `inputs` of requests that share the settings `key`."""
-        settings, keep_attention = key
-        config = SearchConfig(*settings)
-        return self.endpoint.decode(self.module, inputs, config, keep_attention, self.device)
+        first, keep_attention = self._settings[key]
+        return self.endpoint.decode(self.module, inputs, first, keep_attention, self.device)
 
 
 def load_served(name: str, paths: list[str], device: torch.device, int8: str | None) -> ServedModel:
@@ -68,10 +73,9 @@ def model_card(name: str, task: Task, paths: list[str], first: dict[str, Any], m
         "batch_invariant": not int8,
         "checkpoints": [Path(path).name for path in paths], "ensemble": len(paths) > 1,
         "training_steps": int(first.get("global_step", 0)), "epoch": int(first.get("epoch", 0)),
-        "attention": module.decoder.attention is not None,
+        **endpoint.card(module),
         "vocabularies": {side: {"size": len(text.vocab), "tokenizer": type(text.tokenizer).__name__}
                          for side, text in module.texts.items()},
-        "search": dataclasses.asdict(module.search_config),
         "provenance": {"captra": captra.__version__, "commit": git_commit(), "torch": torch.__version__,
                        "device": str(device), "int8": int8, **cpu()},
     }

@@ -31,7 +31,9 @@ function cardTable(card) {
     ["task", card.task], ["route", "POST " + card.route], ["checkpoints", card.checkpoints.join(", ")],
     ["training steps / epoch", card.training_steps + " / " + card.epoch],
     ["vocabularies", Object.entries(card.vocabularies).map(([side, v]) => `${side}: ${v.size} (${v.tokenizer})`).join("; ")],
-    ["search", `${card.search.strategy}, beam ${card.search.beam_size}, length penalty ${card.search.length_penalty}`],
+    ...(card.search ? [["search", `${card.search.strategy}, beam ${card.search.beam_size}, ` +
+                                  `length penalty ${card.search.length_penalty}`]] : []),
+    ...(card.classes ? [["classes", card.classes.join(", ")]] : []),
     ["attention", card.attention ? "yes" : "no"],
     ["provenance", `captra ${card.provenance.captra} (${card.provenance.commit}), torch ${card.provenance.torch}, ` +
                    `${card.provenance.device}${card.provenance.int8 ? ", int8" : ""}, ${card.provenance.cpu}`],
@@ -44,7 +46,7 @@ function cardTable(card) {
 function options(form, model) {
   const beam = form.elements.beam.value, nBest = form.elements.n_best.value;
   const chosen = { n_best: nBest ? Number(nBest) : 1, attention: model.attention };
-  if (beam) chosen.beam = Math.max(Number(beam), chosen.n_best);
+  if (beam && model.search) chosen.beam = Math.max(Number(beam), chosen.n_best);  // a model without search has no beam
   return chosen;
 }
 
@@ -98,6 +100,7 @@ function textPanel(section, model) {
   const panel = document.getElementById("text-panel").content.cloneNode(true);
   const form = panel.querySelector("form"), results = panel.querySelector(".results");
   form.querySelector("button").textContent = model.verb;
+  form.elements.beam.closest("label").hidden = !model.search;  // a model without a search has no beam
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const text = form.elements.text.value.split("\n").filter((line) => line.trim());
