@@ -54,6 +54,19 @@ def test_the_third_task_is_one_folder_and_one_entry_point_line(capsys):
     assert exit_info.value.code == 0 and "  sample     continue a prompt with a language-model checkpoint" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(("name", "command", "route"), [("g2p", "pronounce", "pronounce"),
+                                                        ("classification", "classify", "classify")])
+def test_the_fourth_and_fifth_tasks_are_one_folder_and_one_entry_point_line_each(name, command, route):
+    """Grapheme-to-phoneme and classification (tests/test_g2p.py, tests/test_classification.py run them end to end):
+    every class of their records lives in their own folder, found through one entry-point line."""
+    task = get_task(name)
+    record = [task.module_class, task.data_class, task.command.run, task.endpoint.prepare]
+    assert {thing.__module__.split(".")[1] for thing in record} == {name}
+    assert task.command.name == command and task.endpoint.route == route
+    pyproject = (COMMON.parent / "pyproject.toml").read_text(encoding="utf-8")
+    assert pyproject.count(f"captra.{name}.task:TASK") == 1
+
+
 def test_a_checkpoint_of_an_unregistered_task_is_refused_by_name(tmp_path):
     checkpoint = torch.load(FIXTURES / "legacy_translation.ckpt", weights_only=True)
     checkpoint["captra"]["task"] = "speech"
