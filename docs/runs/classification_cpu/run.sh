@@ -2,7 +2,8 @@
 # The classification runs of docs/RESULTS.md, on one CPU core, one training process at a time:
 #   (a) SST-2 (sentence-level labels, no pretrained vectors): a BiLSTM with max pooling, seeds 1-3, and one
 #       attention-pooling run (seed 1); each run's best checkpoint (validation accuracy) scored on the test split.
-#   (b) Tomita grammars 1-7 x cells rnn (Elman's SRN), gru, lstm (hidden 32, pooling last, seed 1): test lengths 11-50.
+#   (b) Tomita grammars 1-7 x cells rnn (Elman's SRN), gru, lstm (hidden 32, pooling last, seeds 1-3 or TOMITA_SEEDS; up to 150 epochs,
+#       stopped once validation is 100 % right): test lengths 11-50.
 # Usage: docs/runs/classification_cpu/run.sh [OUT]   (OUT default runs/classification; then summarize.py OUT)
 set -euo pipefail
 OUT=${1:-runs/classification}
@@ -30,10 +31,12 @@ if [[ "${PART:-all}" != tomita ]]; then
     --model.classifier.pooling attention
 fi
 if [[ "${PART:-all}" != sst2 ]]; then
-  for grammar in 1 2 3 4 5 6 7; do
-    for cell in rnn gru lstm; do
-      fit_and_report "tomita${grammar}_$cell" -c configs/tomita/base.yaml --data.grammar "$grammar" --model.encoder.cell "$cell" --seed_everything 1 --trainer.max_epochs 25 \
-        --trainer.max_time 00:00:02:00
+  for seed in ${TOMITA_SEEDS:-1 2 3}; do
+    for grammar in 1 2 3 4 5 6 7; do
+      for cell in rnn gru lstm; do
+        fit_and_report "tomita${grammar}_${cell}_seed$seed" -c configs/tomita/base.yaml --data.grammar "$grammar" \
+          --model.encoder.cell "$cell" --seed_everything "$seed" --trainer.max_time 00:00:05:00
+      done
     done
   done
 fi

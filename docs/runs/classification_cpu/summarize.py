@@ -35,12 +35,20 @@ def main(out: Path) -> None:
     if len(seeds) > 1:
         print(f"\nmax pooling, {len(seeds)} seeds: mean {statistics.mean(seeds):.2f}, sd {statistics.stdev(seeds):.2f}, "
               f"min {min(seeds):.2f}, max {max(seeds):.2f}")
-    print("\n| grammar | cell | test 11-50 | 11–20 | 21–30 | 31–50 | wall time (s) |\n|---|---|---|---|---|---|---|")
+    tomita: dict[tuple[str, str], dict[str, dict]] = {}
     for name, run in runs.items():
-        if match := re.fullmatch(r"tomita(\d)_(\w+)", name):
-            b = run["buckets"]
-            print(f"| {match.group(1)} | {match.group(2)} | {run['accuracy']:.1f} | {b.get('11–20', float('nan')):.1f} | "
-                  f"{b.get('21–30', float('nan')):.1f} | {b.get('31–50', float('nan')):.1f} | {run['seconds']} |")
+        if match := re.fullmatch(r"tomita(\d)_(\w+)_seed(\d+)", name):
+            tomita.setdefault((match.group(1), match.group(2)), {})[match.group(3)] = run
+    print("\n| grammar | cell | test 11-50, per seed | mean | 11–20 | 21–30 | 31–50 (means) | wall time (s, mean) |\n"
+          "|---|---|---|---|---|---|---|---|")
+    cells = ["rnn", "gru", "lstm"]
+    for (grammar, cell), by_seed in sorted(tomita.items(), key=lambda item: (item[0][0], cells.index(item[0][1]))):
+        runs_ = [by_seed[seed] for seed in sorted(by_seed, key=int)]
+        bucket = {b: statistics.mean(r["buckets"].get(b, float("nan")) for r in runs_) for b in ("11–20", "21–30", "31–50")}
+        per_seed = " / ".join(f"{r['accuracy']:.1f}" for r in runs_)
+        print(f"| {grammar} | {cell} | {per_seed} | "
+              f"{statistics.mean(r['accuracy'] for r in runs_):.1f} | {bucket['11–20']:.1f} | {bucket['21–30']:.1f} | "
+              f"{bucket['31–50']:.1f} | {statistics.mean(r['seconds'] for r in runs_):.0f} |")
 
 
 if __name__ == "__main__":
