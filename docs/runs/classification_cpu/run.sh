@@ -2,8 +2,8 @@
 # The classification runs of docs/RESULTS.md, on one CPU core, one training process at a time:
 #   (a) SST-2 (sentence-level labels, no pretrained vectors): a BiLSTM with max pooling, seeds 1-3, and one
 #       attention-pooling run (seed 1); each run's best checkpoint (validation accuracy) scored on the test split.
-#   (b) Tomita grammars 1-7 x cells rnn (Elman's SRN), gru, lstm (hidden 32, pooling last, seeds 1-3 or TOMITA_SEEDS; up to 150 epochs,
-#       stopped once validation is 100 % right): test lengths 11-50.
+#   (b) Tomita grammars 1-7 x cells rnn (Elman's SRN), gru, lstm (hidden 32, pooling last; seeds 1-3, or those of
+#       TOMITA_SEEDS; up to 150 epochs, stopped once validation is 100 % right): test lengths 11-50.
 # Usage: docs/runs/classification_cpu/run.sh [OUT]   (OUT default runs/classification; then summarize.py OUT)
 set -euo pipefail
 OUT=${1:-runs/classification}

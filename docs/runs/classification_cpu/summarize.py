@@ -35,20 +35,21 @@ def main(out: Path) -> None:
     if len(seeds) > 1:
         print(f"\nmax pooling, {len(seeds)} seeds: mean {statistics.mean(seeds):.2f}, sd {statistics.stdev(seeds):.2f}, "
               f"min {min(seeds):.2f}, max {max(seeds):.2f}")
-    tomita: dict[tuple[str, str], dict[str, dict]] = {}
+    tomita: dict[tuple[int, str], list[tuple[int, dict]]] = {}  # (grammar, cell) -> [(seed, run)]
     for name, run in runs.items():
         if match := re.fullmatch(r"tomita(\d)_(\w+)_seed(\d+)", name):
-            tomita.setdefault((match.group(1), match.group(2)), {})[match.group(3)] = run
+            tomita.setdefault((int(match.group(1)), match.group(2)), []).append((int(match.group(3)), run))
+    lengths = ("11–20", "21–30", "31–50")
     print("\n| grammar | cell | test 11-50, per seed | mean | 11–20 | 21–30 | 31–50 (means) | wall time (s, mean) |\n"
           "|---|---|---|---|---|---|---|---|")
     cells = ["rnn", "gru", "lstm"]
-    for (grammar, cell), by_seed in sorted(tomita.items(), key=lambda item: (item[0][0], cells.index(item[0][1]))):
-        runs_ = [by_seed[seed] for seed in sorted(by_seed, key=int)]
-        bucket = {b: statistics.mean(r["buckets"].get(b, float("nan")) for r in runs_) for b in ("11–20", "21–30", "31–50")}
-        per_seed = " / ".join(f"{r['accuracy']:.1f}" for r in runs_)
-        print(f"| {grammar} | {cell} | {per_seed} | "
-              f"{statistics.mean(r['accuracy'] for r in runs_):.1f} | {bucket['11–20']:.1f} | {bucket['21–30']:.1f} | "
-              f"{bucket['31–50']:.1f} | {statistics.mean(r['seconds'] for r in runs_):.0f} |")
+    for grammar, cell in sorted(tomita, key=lambda key: (key[0], cells.index(key[1]))):
+        cell_runs = [run for _, run in sorted(tomita[grammar, cell], key=lambda seed_run: seed_run[0])]
+        per_seed = " / ".join(f"{run['accuracy']:.1f}" for run in cell_runs)
+        by_length = " | ".join(f"{statistics.mean(run['buckets'].get(b, float('nan')) for run in cell_runs):.1f}"
+                               for b in lengths)
+        print(f"| {grammar} | {cell} | {per_seed} | {statistics.mean(run['accuracy'] for run in cell_runs):.1f} | "
+              f"{by_length} | {statistics.mean(run['seconds'] for run in cell_runs):.0f} |")
 
 
 if __name__ == "__main__":
